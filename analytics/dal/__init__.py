@@ -1,0 +1,5 @@
+"""The data access layer: statements and the batched `apply` entry point."""
+
+from analytics.dal.apply import ApplyResult, Rejection, apply
+
+__all__ = ["ApplyResult", "Rejection", "apply"]

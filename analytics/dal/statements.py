@@ -1,0 +1,230 @@
+"""SQL statements of the DAL and the multi-row executor that sends them.
+
+Upserts are built with `mysql.insert().on_duplicate_key_update()` (SQLite:
+`on_conflict_do_update()`) and compiled once per table, column set and dialect. They are
+then sent as multi-row `INSERT ... VALUES (...), (...), ...` statements, a few thousand rows
+per round trip. Neither of the usual batching paths covers this statement: SQLAlchemy's
+"insertmanyvalues" skips statements with an ON DUPLICATE KEY clause, and mysqlclient's
+`executemany` only rewrites the `VALUES()` form, not the `AS new` row alias that
+SQLAlchemy renders for MySQL 8.0.20+, so it would fall back to one round trip per row.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, sqlite
+
+from analytics.db import is_mysql_family
+
+# A statement carries at most this many rows or (roughly) bytes of values: well under
+# MySQL's smallest max_allowed_packet default (4 MiB) and SQLite's 32,766 variables.
+MAX_ROWS_PER_STATEMENT = 2000
+MAX_BYTES_PER_STATEMENT = 2 * 1024 * 1024
+SQLITE_MAX_VARIABLES = 32_000
+MAX_KEYS_PER_STATEMENT = 1000
+
+
+def upsert_statement(table: sa.Table, update: Sequence[str], dialect: sa.Dialect) -> sa.Insert:
+    """INSERT one row; when it collides with its own key, overwrite only `update`.
+
+    On MySQL/MariaDB, ON DUPLICATE KEY UPDATE fires on *any* unique key. A table whose rows
+    are identified by their primary key but which has another unique key (orders and
+    order_number) would let a new entity's insert overwrite another entity's row through
+    that second key; the first assignment therefore turns such a collision into a
+    NOT NULL error, which the DAL dead-letters instead of merging two entities.
+    """
+    if is_mysql_family(dialect):
+        mysql_insert = mysql.insert(table)
+        assignments: list[tuple[str, Any]] = []
+        primary_key = _single_primary_key(table)
+        if primary_key is not None and _other_unique_keys(table):
+            same_entity = primary_key == mysql_insert.inserted[primary_key.name]
+            assignments.append((primary_key.name, sa.func.if_(same_entity, primary_key, sa.null())))
+        assignments += [(name, mysql_insert.inserted[name]) for name in update]
+        return mysql_insert.on_duplicate_key_update(assignments)
+    sqlite_insert = sqlite.insert(table)
+    return sqlite_insert.on_conflict_do_update(
+        index_elements=conflict_key(table),
+        set_={name: sqlite_insert.excluded[name] for name in update},
+    )
+
+
+def conflict_key(table: sa.Table) -> list[str]:
+    """The key an upsert matches rows on: the primary key, or for child tables with a
+    surrogate id, their natural unique key."""
+    autoincrement = table.autoincrement_column
+    if autoincrement is None:
+        return [column.name for column in table.primary_key.columns]
+    unique = _other_unique_keys(table)
+    return [column.name for column in unique[0].columns]
+
+
+def _single_primary_key(table: sa.Table) -> sa.Column[Any] | None:
+    columns = list(table.primary_key.columns)
+    return columns[0] if len(columns) == 1 and table.autoincrement_column is None else None
+
+
+def _other_unique_keys(table: sa.Table) -> list[sa.UniqueConstraint]:
+    return [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+
+
+@dataclass(frozen=True, slots=True)
+class _MultiRowTemplate:
+    """A compiled single-row INSERT split around its VALUES group, ready to repeat it."""
+
+    head: str
+    group: str
+    tail: str
+    columns: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _template(
+    table: sa.Table, columns: tuple[str, ...], update: tuple[str, ...], dialect: sa.Dialect
+) -> _MultiRowTemplate:
+    statement = upsert_statement(table, update, dialect)
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    sql = compiled.string
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    end = sql.index(")", start) + 1
+    order = tuple(compiled.positiontup or ())
+    if len(order) != len(columns):
+        raise AssertionError(f"unexpected bound parameters in {sql!r}")
+    processors = tuple(
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
+    )
+    return _MultiRowTemplate(sql[:start], sql[start:end], sql[end:], order, processors)
+
+
+def execute_upsert(
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    update: Sequence[str],
+) -> None:
+    if not rows:
+        return
+    dialect = connection.dialect
+    template = _template(table, tuple(rows[0]), tuple(update), dialect)
+    max_rows = MAX_ROWS_PER_STATEMENT
+    if not is_mysql_family(dialect):
+        max_rows = min(max_rows, SQLITE_MAX_VARIABLES // len(template.columns))
+    for count, params in _chunks(template, rows, max_rows):
+        sql = template.head + ", ".join([template.group] * count) + template.tail
+        connection.exec_driver_sql(sql, tuple(params))
+
+
+def _chunks(
+    template: _MultiRowTemplate, rows: Iterable[Mapping[str, Any]], max_rows: int
+) -> Iterator[tuple[int, list[Any]]]:
+    params: list[Any] = []
+    count = size = 0
+    pairs = tuple(zip(template.columns, template.processors, strict=True))
+    for row in rows:
+        for name, process in pairs:
+            value = row[name]
+            if process is not None:
+                value = process(value)
+            if isinstance(value, str | bytes):
+                size += len(value)
+            params.append(value)
+        count += 1
+        size += 8 * len(pairs)
+        if count >= max_rows or size >= MAX_BYTES_PER_STATEMENT:
+            yield count, params
+            params, count, size = [], 0, 0
+    if count:
+        yield count, params
+
+
+def delete_by_keys(connection: sa.Connection, table: sa.Table, keys: Sequence[str]) -> None:
+    primary_key = _primary_key(table)
+    for chunk in _batched(keys, MAX_KEYS_PER_STATEMENT):
+        connection.execute(sa.delete(table).where(primary_key.in_(chunk)))
+
+
+def patch_rows(
+    connection: sa.Connection, table: sa.Table, patches: Sequence[tuple[str, Mapping[str, Any]]]
+) -> None:
+    """UPDATE each keyed row with its values (grouped by the columns they set)."""
+    primary_key = _primary_key(table)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for key, values in patches:
+        by_columns.setdefault(tuple(values), []).append({"_key": key, **values})
+    for columns, params in by_columns.items():
+        statement = (
+            sa.update(table)
+            .where(primary_key == sa.bindparam("_key"))
+            .values({name: sa.bindparam(name) for name in columns})
+        )
+        connection.execute(statement, params)
+
+
+def delete_children_except(
+    connection: sa.Connection,
+    table: sa.Table,
+    parent_column: str,
+    key_column: str,
+    keep: Mapping[str, Iterable[str]],
+) -> None:
+    """Delete the children of the given parents whose key is not listed for their parent."""
+    parent, child_key = table.c[parent_column], table.c[key_column]
+    for parents in _batched(list(keep), MAX_KEYS_PER_STATEMENT):
+        kept = [(p, k) for p in parents for k in keep[p]]
+        condition = parent.in_(parents)
+        if kept:
+            condition = condition & sa.tuple_(parent, child_key).not_in(kept)
+        connection.execute(sa.delete(table).where(condition))
+
+
+def read_versions(
+    connection: sa.Connection,
+    table: sa.Table,
+    keys: Sequence[str],
+    claim_column: str | None,
+    claims: Sequence[str],
+) -> list[sa.Row[Any]]:
+    """(key, event_timestamp[, claim column]) of the rows with these keys or claims, locked
+    until the transaction ends so that concurrent writers of one entity serialize."""
+    primary_key = _primary_key(table)
+    columns: list[sa.ColumnElement[Any]] = [primary_key, table.c.event_timestamp]
+    rows: list[sa.Row[Any]] = []
+    if claim_column is not None:
+        columns.append(table.c[claim_column])
+    for chunk in _batched(keys, MAX_KEYS_PER_STATEMENT):
+        query = sa.select(*columns).where(primary_key.in_(chunk)).with_for_update()
+        rows += connection.execute(query).all()
+    if claim_column is not None:
+        for chunk in _batched(claims, MAX_KEYS_PER_STATEMENT):
+            query = sa.select(*columns).where(table.c[claim_column].in_(chunk)).with_for_update()
+            rows += connection.execute(query).all()
+    return rows
+
+
+def read_tombstones(
+    connection: sa.Connection, tombstones: sa.Table, table_name: str, keys: Sequence[str]
+) -> dict[str, datetime]:
+    found: dict[str, datetime] = {}
+    for chunk in _batched(keys, MAX_KEYS_PER_STATEMENT):
+        query = sa.select(tombstones.c.entity_id, tombstones.c.deleted_at).where(
+            tombstones.c.entity_table == table_name, tombstones.c.entity_id.in_(chunk)
+        )
+        found.update((row[0], row[1]) for row in connection.execute(query))
+    return found
+
+
+def _primary_key(table: sa.Table) -> sa.Column[Any]:
+    (column,) = table.primary_key.columns
+    return column
+
+
+def _batched(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

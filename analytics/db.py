@@ -1,0 +1,116 @@
+"""Database connections: one engine factory for MySQL, MariaDB and SQLite, and error triage."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+
+DATABASE_URL_ENV = "ANALYTICS_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///analytics-data/analytics.db"
+
+# Strict mode turns "value does not fit" into an error instead of a silent truncation.
+MYSQL_SESSION_SETUP = (
+    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'"
+)
+
+# Server errors that mean "this row can never be stored as it is": the event is at
+# fault, so it is dead-lettered. Every other error is treated as transient and retried,
+# because dead-lettering on an unknown error could empty a whole topic into the DLQ.
+MYSQL_DATA_ERRORS = frozenset(
+    {
+        1048,  # column cannot be null
+        1062,  # duplicate entry (a unique key held by another entity)
+        1264,  # out of range value
+        1265,  # data truncated
+        1292,  # incorrect datetime value
+        1365,  # division by zero
+        1366,  # incorrect string value
+        1406,  # data too long
+        1452,  # foreign key: parent row missing
+        1690,  # value out of range
+        3140,  # invalid JSON text (MySQL)
+        4025,  # CHECK constraint failed (MariaDB JSON validity)
+    }
+)
+
+
+def database_url() -> str:
+    return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def is_mysql_family(url: URL | sa.Dialect) -> bool:
+    name = url.get_backend_name() if isinstance(url, URL) else url.name
+    return name in ("mysql", "mariadb")
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def create_engine(url: str | URL, **kwargs: Any) -> sa.Engine:
+    """An engine configured the same way for the service, the CLI, migrations and tests."""
+    url = make_url(url)
+    options: dict[str, Any] = {"json_serializer": _json_dumps, **kwargs}
+    if is_mysql_family(url):
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_recycle", 3600)
+        options.setdefault("isolation_level", "READ COMMITTED")
+        options.setdefault("connect_args", {"init_command": MYSQL_SESSION_SETUP})
+        return sa.create_engine(url, **options)
+    if url.get_backend_name() == "sqlite":
+        _ensure_sqlite_directory(url)
+        engine = sa.create_engine(url, **options)
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, **options)
+
+
+def _ensure_sqlite_directory(url: URL) -> None:
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    # pysqlite opens transactions lazily and cannot nest savepoints reliably; take
+    # control of BEGIN so that transactions and savepoints behave as on MySQL.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when the database rejected the data itself (not the connection or the load)."""
+    if not isinstance(exc, sa.exc.DBAPIError) or exc.connection_invalidated:
+        return False
+    orig = exc.orig
+    if isinstance(orig, sqlite3.IntegrityError | sqlite3.DataError):
+        return True
+    code = mysql_error_code(exc)
+    return code in MYSQL_DATA_ERRORS
+
+
+def mysql_error_code(exc: BaseException) -> int | None:
+    orig = getattr(exc, "orig", exc)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None

@@ -1,0 +1,104 @@
+"""Field types whose limits mirror the columns they end up in.
+
+A value that would not fit its column fails validation here, with the field and the limit
+in the message, instead of being truncated or rejected later by the database.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+TEXT_MAX_BYTES = 65_535  # MySQL TEXT holds 64 KiB of UTF-8, not 64 Ki characters
+MIN_YEAR, MAX_YEAR = 1000, 9999  # the documented MySQL DATETIME range
+MAX_JSON_DEPTH = 100  # MySQL refuses deeper JSON documents
+
+JsonValueT = TypeVar("JsonValueT", bound=JsonValue)
+
+
+class Model(BaseModel):
+    """Base of every event model: strict JSON types, unknown fields dropped, no input echoed.
+
+    Unknown fields (password_hash, banking_info, ...) are ignored, so secrets never reach a
+    model field; hide_input_in_errors keeps them out of validation messages too.
+    """
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+
+def _text_fits(value: str) -> str:
+    size = len(value.encode("utf-8"))
+    if size > TEXT_MAX_BYTES:
+        raise ValueError(
+            f"text is {size} bytes in UTF-8; the TEXT column holds at most {TEXT_MAX_BYTES}"
+        )
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    """Any offset (or none, read as UTC) to the same instant as a naive UTC datetime."""
+    if value.tzinfo is not None:
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(
+                "timestamp is outside the supported range once converted to UTC"
+            ) from None
+    value = value.replace(tzinfo=None)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"timestamp year must be between {MIN_YEAR} and {MAX_YEAR} in UTC")
+    return value
+
+
+def _storable_json(value: JsonValueT) -> JsonValueT:
+    """JSON columns reject NaN/Infinity and (on MySQL) documents nested deeper than 100."""
+    _check_json(value, depth=1)
+    return value
+
+
+def _check_json(value: JsonValue, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("JSON numbers must be finite (no NaN or Infinity)")
+    if isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_json(item, depth + 1)
+
+
+Text = Annotated[str, AfterValidator(_text_fits)]
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+Double = Annotated[float, Field(allow_inf_nan=False)]
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+
+JsonList = Annotated[list[JsonValue], AfterValidator(_storable_json)]
+JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_storable_json)]
+
+# Identifiers and business keys: non-empty and within their column.
+Key24 = Annotated[str, StringConstraints(min_length=1, max_length=24)]
+Key36 = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+Key50 = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+Key100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Key200 = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+# Free text within a VARCHAR(n) column (n counts characters, as Python does).
+Str2 = Annotated[str, StringConstraints(max_length=2)]
+Str20 = Annotated[str, StringConstraints(max_length=20)]
+Str50 = Annotated[str, StringConstraints(max_length=50)]
+Str100 = Annotated[str, StringConstraints(max_length=100)]
+Str200 = Annotated[str, StringConstraints(max_length=200)]
+Str255 = Annotated[str, StringConstraints(max_length=255)]
+Str500 = Annotated[str, StringConstraints(max_length=500)]
