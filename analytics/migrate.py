@@ -69,9 +69,7 @@ def compare_type(
         return None
     expected = metadata_type.dialect_impl(dialect)
     if isinstance(expected, mysql.DATETIME) or isinstance(inspected_type, mysql.DATETIME):
-        return _fsp(inspected_type) != _fsp(expected) or not isinstance(
-            inspected_type, sa.DateTime
-        )
+        return _fsp(inspected_type) != _fsp(expected) or not isinstance(inspected_type, sa.DateTime)
     if isinstance(metadata_type, ExactString):
         collation = getattr(inspected_type, "collation", None)
         length = getattr(inspected_type, "length", None)
@@ -111,7 +109,9 @@ def review(base: str, dialect: str = "mysql", root: Path = PROJECT_ROOT) -> list
     released = set(_git(root, "ls-tree", "-r", "--name-only", base, "--", VERSIONS).split())
     edited = [
         path
-        for path in _git(root, "diff", "--name-only", "--diff-filter=MDR", base, "--", VERSIONS).split()
+        for path in _git(
+            root, "diff", "--name-only", "--diff-filter=MDR", base, "--", VERSIONS
+        ).split()
         if path in released
     ]
     if edited:

@@ -331,7 +331,6 @@ dead_letters = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
     sa.Column("first_failed_at", UtcDateTime, nullable=False),
     sa.Column("last_failed_at", UtcDateTime, nullable=False),
-    sa.Column("failure_count", sa.Integer(), nullable=False, server_default=sa.text("1")),
     sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
     sa.Column("replayed_at", UtcDateTime),
     sa.UniqueConstraint("topic", "kafka_partition", "kafka_offset", name="uq_dead_letters_source"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
 from analytics.db import create_engine, database_url
@@ -9,7 +11,7 @@ from analytics.migrate import compare_type, render_item
 from analytics.schema import metadata
 
 config = context.config
-options = {
+options: dict[str, Any] = {
     "target_metadata": metadata,
     "compare_type": compare_type,
     "compare_server_default": True,

@@ -158,10 +158,11 @@ class _State:
         deleted = statements.read_tombstones(connection, tombstones, table.name, ordered_keys)
         for key in ordered_keys:
             self.entities[table.name, key] = _Entity(exists=False, version=deleted.get(key))
-        for row in statements.read_versions(connection, table, ordered_keys, claim_column, claimed):
-            self.entities[table.name, row[0]] = _Entity(exists=True, version=row[1])
-            if claim_column is not None:
-                self.owners[table.name, claim_column, row[2]] = row[0]
+        found = statements.read_versions(connection, table, ordered_keys, claim_column, claimed)
+        for key, version, claim in found:
+            self.entities[table.name, key] = _Entity(exists=True, version=version)
+            if claim_column is not None and claim is not None:
+                self.owners[table.name, claim_column, claim] = key
 
     def decide(self, change: Change) -> object:
         """_ACCEPT, _STALE or the InvalidEvent that rejects `change`; advances the state."""

@@ -178,7 +178,7 @@ def delete_children_except(
     parent, child_key = table.c[parent_column], table.c[key_column]
     for parents in _batched(list(keep), MAX_KEYS_PER_STATEMENT):
         kept = [(p, k) for p in parents for k in keep[p]]
-        condition = parent.in_(parents)
+        condition: sa.ColumnElement[bool] = parent.in_(parents)
         if kept:
             condition = condition & sa.tuple_(parent, child_key).not_in(kept)
         connection.execute(sa.delete(table).where(condition))
@@ -190,21 +190,19 @@ def read_versions(
     keys: Sequence[str],
     claim_column: str | None,
     claims: Sequence[str],
-) -> list[sa.Row[Any]]:
-    """(key, event_timestamp[, claim column]) of the rows with these keys or claims, locked
+) -> list[tuple[str, datetime | None, str | None]]:
+    """(key, event_timestamp, claim value) of the rows with these keys or claims, locked
     until the transaction ends so that concurrent writers of one entity serialize."""
     primary_key = _primary_key(table)
-    columns: list[sa.ColumnElement[Any]] = [primary_key, table.c.event_timestamp]
-    rows: list[sa.Row[Any]] = []
-    if claim_column is not None:
-        columns.append(table.c[claim_column])
+    claim = table.c[claim_column] if claim_column is not None else sa.null()
+    columns = [primary_key, table.c.event_timestamp, claim]
+    rows: list[tuple[str, datetime | None, str | None]] = []
     for chunk in _batched(keys, MAX_KEYS_PER_STATEMENT):
         query = sa.select(*columns).where(primary_key.in_(chunk)).with_for_update()
-        rows += connection.execute(query).all()
-    if claim_column is not None:
-        for chunk in _batched(claims, MAX_KEYS_PER_STATEMENT):
-            query = sa.select(*columns).where(table.c[claim_column].in_(chunk)).with_for_update()
-            rows += connection.execute(query).all()
+        rows += [(row[0], row[1], row[2]) for row in connection.execute(query)]
+    for chunk in _batched(claims, MAX_KEYS_PER_STATEMENT):
+        query = sa.select(*columns).where(claim.in_(chunk)).with_for_update()
+        rows += [(row[0], row[1], row[2]) for row in connection.execute(query)]
     return rows
 
 

@@ -48,7 +48,6 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("first_failed_at", DATETIME6, nullable=False),
         sa.Column("last_failed_at", DATETIME6, nullable=False),
-        sa.Column("failure_count", sa.Integer(), server_default=sa.text("1"), nullable=False),
         sa.Column("status", sa.String(length=20), server_default="pending", nullable=False),
         sa.Column("replayed_at", DATETIME6, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),

@@ -1,0 +1,137 @@
+"""The statements the DAL sends: multi-row upserts on every dialect, and the merge guard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import mysqldb
+
+from analytics.dal import statements
+from analytics.schema import orders, users
+
+
+class StatementRecorder:
+    """Stands in for a connection where no server is wanted: it only records SQL."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self.dialect = dialect
+        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    def exec_driver_sql(self, sql: str, params: tuple[Any, ...]) -> None:
+        self.sent.append((sql, params))
+
+
+def mysql8_dialect() -> sa.Dialect:
+    dialect = mysqldb.dialect()
+    dialect.server_version_info = (8, 0, 36)
+    dialect.is_mariadb = False
+    # What SQLAlchemy sets when it meets a MySQL >= 8.0.20 server: render `AS new`.
+    dialect._requires_alias_for_on_duplicate_key = True
+    return dialect
+
+
+def user_row(n: int) -> dict[str, Any]:
+    stamp = datetime(2025, 1, 15, 10, 0)
+    return {
+        "user_id": f"{n:024x}",
+        "email": f"u{n}@example.com",
+        "phone": None,
+        "display_name": f"User {n}",
+        "avatar": None,
+        "bio": None,
+        "version": 1,
+        "deleted_at": None,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "event_id": f"{n:036d}",
+        "event_timestamp": stamp,
+    }
+
+
+def test_mysql8_upserts_are_one_multi_row_statement_with_the_row_alias() -> None:
+    recorder = StatementRecorder(mysql8_dialect())
+    rows = [user_row(n) for n in range(3)]
+    update = ("email", "display_name")
+    statements.execute_upsert(recorder, users, rows, update)  # type: ignore[arg-type]
+    ((sql, params),) = recorder.sent
+    assert sql.count("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)") == 3
+    assert (
+        " AS new ON DUPLICATE KEY UPDATE email = new.email, display_name = new.display_name" in sql
+    )
+    assert "VALUES(" not in sql
+    assert len(params) == 3 * len(users.columns)
+    assert params[0] == "000000000000000000000000"
+
+
+def test_mariadb_upserts_use_the_values_function() -> None:
+    dialect = mysqldb.dialect()
+    dialect.is_mariadb = True
+    recorder = StatementRecorder(dialect)
+    statements.execute_upsert(recorder, users, [user_row(1)], ("email",))  # type: ignore[arg-type]
+    ((sql, _),) = recorder.sent
+    assert "ON DUPLICATE KEY UPDATE email = VALUES(email)" in sql
+
+
+def test_large_batches_are_split_by_row_count() -> None:
+    recorder = StatementRecorder(mysql8_dialect())
+    rows = [user_row(n) for n in range(statements.MAX_ROWS_PER_STATEMENT + 1)]
+    statements.execute_upsert(recorder, users, rows, ("email",))  # type: ignore[arg-type]
+    assert [len(params) // len(users.columns) for _, params in recorder.sent] == [
+        statements.MAX_ROWS_PER_STATEMENT,
+        1,
+    ]
+
+
+def test_large_values_split_batches_by_size() -> None:
+    recorder = StatementRecorder(mysql8_dialect())
+    rows = [{**user_row(n), "avatar": "a" * 60_000} for n in range(100)]
+    statements.execute_upsert(recorder, users, rows, ("avatar",))  # type: ignore[arg-type]
+    assert len(recorder.sent) > 1
+    assert all(
+        len(sql) + sum(len(str(p)) for p in params) < 4 * 1024 * 1024
+        for sql, params in recorder.sent
+    )
+
+
+def order_row(order_id: str, number: str, status: str) -> dict[str, Any]:
+    stamp = datetime(2025, 1, 15, 10, 0)
+    row: dict[str, Any] = {column.name: None for column in orders.columns}
+    row.update(
+        order_id=order_id,
+        order_number=number,
+        customer_user_id="c" * 24,
+        status=status,
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    return row
+
+
+def test_an_upsert_never_merges_two_orders_through_order_number(engine: sa.Engine) -> None:
+    """The guard below the planner: even a direct upsert cannot land on another order."""
+    update = ("status", "updated_at", "event_id", "event_timestamp")
+    with engine.begin() as connection:
+        statements.execute_upsert(
+            connection, orders, [order_row("a" * 24, "ORD-1", "pending")], update
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        statements.execute_upsert(
+            connection, orders, [order_row("b" * 24, "ORD-1", "shipped")], update
+        )
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(orders.c.order_id, orders.c.status)).all()
+    assert [tuple(row) for row in stored] == [("a" * 24, "pending")]
+
+
+def test_an_upsert_of_the_same_order_updates_it(engine: sa.Engine) -> None:
+    update = ("status",)
+    for status in ("pending", "shipped"):
+        with engine.begin() as connection:
+            statements.execute_upsert(
+                connection, orders, [order_row("a" * 24, "ORD-1", status)], update
+            )
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(orders.c.status)).scalar_one() == "shipped"
