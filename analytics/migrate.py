@@ -92,7 +92,11 @@ def render_item(kind: str, obj: Any, context: AutogenContext) -> str | bool:
 # --- migration review -----------------------------------------------------------------
 
 
-class ReleasedRevisionEdited(Exception):
+class ReviewError(Exception):
+    """The review could not be produced (unknown git ref, not a git checkout, ...)."""
+
+
+class ReleasedRevisionEdited(ReviewError):
     """A revision that exists on the base ref was changed: released migrations are fixed forward."""
 
 
@@ -107,10 +111,20 @@ class RevisionSql:
 def review(base: str, dialect: str = "mysql", root: Path = PROJECT_ROOT) -> list[RevisionSql]:
     """The DDL of every revision added since git ref `base`, oldest first (offline mode)."""
     released = set(_git(root, "ls-tree", "-r", "--name-only", base, "--", VERSIONS).split())
+    # --no-renames: a renamed released file is listed under its old path (as deleted);
+    # --relative: paths relative to `root`, as ls-tree gives them, even in a subdirectory.
     edited = [
         path
         for path in _git(
-            root, "diff", "--name-only", "--diff-filter=MDR", base, "--", VERSIONS
+            root,
+            "diff",
+            "--name-only",
+            "--no-renames",
+            "--relative",
+            "--diff-filter=MD",
+            base,
+            "--",
+            VERSIONS,
         ).split()
         if path in released
     ]
@@ -146,5 +160,13 @@ def _git(root: Path, *args: str) -> str:
         ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {completed.stderr.strip()}")
+        raise ReviewError(f"git {' '.join(args)} failed: {completed.stderr.strip()}")
     return completed.stdout
+
+
+def pending_revision(engine: sa.Engine) -> str | None:
+    """The head revision when the database is not at it yet, else None."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return None if current == head else head

@@ -70,10 +70,15 @@ LongBlob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 # InnoDB rows are addressed by a 64-bit surrogate; SQLite only auto-increments INTEGER.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+# SQLAlchemy reads mysql_* options for mysql:// URLs and mariadb_* ones for mariadb:// URLs.
 TABLE_OPTIONS: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": TABLE_COLLATION,
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (
+        ("engine", "InnoDB"),
+        ("charset", "utf8mb4"),
+        ("collate", TABLE_COLLATION),
+    )
 }
 
 

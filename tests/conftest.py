@@ -47,9 +47,12 @@ def mysql_url() -> Iterator[str]:
         return
     if not _docker_answers():
         pytest.fail(NO_DATABASE, pytrace=False)
-    from testcontainers.mysql import MySqlContainer
+    from testcontainers.community.mysql import MySqlContainer
 
-    with MySqlContainer(MYSQL_IMAGE, dialect="mysqldb") as container:
+    # root, because the tests create and drop scratch databases of their own.
+    with MySqlContainer(
+        MYSQL_IMAGE, dialect="mysqldb", username="root", password="test"
+    ) as container:
         yield container.get_connection_url()
 
 

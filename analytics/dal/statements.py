@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 
 from analytics.db import is_mysql_family
+from analytics.sequences import batched
 
 # A statement carries at most this many rows or (roughly) bytes of values: well under
 # MySQL's smallest max_allowed_packet default (4 MiB) and SQLite's 32,766 variables.
@@ -146,7 +147,7 @@ def _chunks(
 
 def delete_by_keys(connection: sa.Connection, table: sa.Table, keys: Sequence[str]) -> None:
     primary_key = _primary_key(table)
-    for chunk in _batched(keys, MAX_KEYS_PER_STATEMENT):
+    for chunk in batched(keys, MAX_KEYS_PER_STATEMENT):
         connection.execute(sa.delete(table).where(primary_key.in_(chunk)))
 
 
@@ -176,7 +177,7 @@ def delete_children_except(
 ) -> None:
     """Delete the children of the given parents whose key is not listed for their parent."""
     parent, child_key = table.c[parent_column], table.c[key_column]
-    for parents in _batched(list(keep), MAX_KEYS_PER_STATEMENT):
+    for parents in batched(list(keep), MAX_KEYS_PER_STATEMENT):
         kept = [(p, k) for p in parents for k in keep[p]]
         condition: sa.ColumnElement[bool] = parent.in_(parents)
         if kept:
@@ -197,10 +198,10 @@ def read_versions(
     claim = table.c[claim_column] if claim_column is not None else sa.null()
     columns = [primary_key, table.c.event_timestamp, claim]
     rows: list[tuple[str, datetime | None, str | None]] = []
-    for chunk in _batched(keys, MAX_KEYS_PER_STATEMENT):
+    for chunk in batched(keys, MAX_KEYS_PER_STATEMENT):
         query = sa.select(*columns).where(primary_key.in_(chunk)).with_for_update()
         rows += [(row[0], row[1], row[2]) for row in connection.execute(query)]
-    for chunk in _batched(claims, MAX_KEYS_PER_STATEMENT):
+    for chunk in batched(claims, MAX_KEYS_PER_STATEMENT):
         query = sa.select(*columns).where(claim.in_(chunk)).with_for_update()
         rows += [(row[0], row[1], row[2]) for row in connection.execute(query)]
     return rows
@@ -210,7 +211,7 @@ def read_tombstones(
     connection: sa.Connection, tombstones: sa.Table, table_name: str, keys: Sequence[str]
 ) -> dict[str, datetime]:
     found: dict[str, datetime] = {}
-    for chunk in _batched(keys, MAX_KEYS_PER_STATEMENT):
+    for chunk in batched(keys, MAX_KEYS_PER_STATEMENT):
         query = sa.select(tombstones.c.entity_id, tombstones.c.deleted_at).where(
             tombstones.c.entity_table == table_name, tombstones.c.entity_id.in_(chunk)
         )
@@ -221,8 +222,3 @@ def read_tombstones(
 def _primary_key(table: sa.Table) -> sa.Column[Any]:
     (column,) = table.primary_key.columns
     return column
-
-
-def _batched(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

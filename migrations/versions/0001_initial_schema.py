@@ -25,10 +25,15 @@ depends_on: str | Sequence[str] | None = None
 DATETIME6 = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 LONGBLOB = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# mysql_* options apply to mysql:// URLs, mariadb_* ones to mariadb:// URLs.
 TABLE_OPTIONS: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_unicode_ci",
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (
+        ("engine", "InnoDB"),
+        ("charset", "utf8mb4"),
+        ("collate", "utf8mb4_unicode_ci"),
+    )
 }
 
 

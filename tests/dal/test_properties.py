@@ -797,7 +797,9 @@ def test_random_batch_splits_match_the_reference_model(
     engine: sa.Engine, stream: list[Envelope], data: st.DataObject
 ) -> None:
     events = decode(stream)
-    cuts = data.draw(st.sets(st.integers(1, len(events) - 1)) if len(events) > 1 else st.just(set()))
+    cuts = data.draw(
+        st.sets(st.integers(1, len(events) - 1)) if len(events) > 1 else st.just(set())
+    )
     bounds = [0, *sorted(cuts), len(events)]
     sizes = [end - start for start, end in zip(bounds, bounds[1:], strict=False)]
     model = ReferenceModel()

@@ -1,0 +1,55 @@
+"""Loading events from files: JSON envelopes (one per file) or JSON lines (one per line).
+
+The same batch pipeline as the Kafka consumer; a file stands in for a topic partition and a
+line number for an offset, so dead letters say exactly which line failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from analytics.deadletters import Source
+from analytics.pipeline import BatchOutcome, process_batch
+from analytics.sequences import batched
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+_TOPIC_LIMIT = 249
+
+
+def read_messages(path: Path) -> Iterator[Source]:
+    """A `.jsonl`/`.ndjson` file (or `-`, standard input) yields one message per non-blank
+    line; any other file is one message."""
+    topic = f"file:{path.name}"[:_TOPIC_LIMIT]
+    if str(path) == "-":
+        yield from _lines("file:stdin", sys.stdin.buffer)
+    elif path.suffix in JSON_LINES_SUFFIXES:
+        with path.open("rb") as lines:
+            yield from _lines(topic, lines)
+    else:
+        yield Source(topic, 0, 0, None, path.read_bytes())
+
+
+def _lines(topic: str, lines: Iterable[bytes]) -> Iterator[Source]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield Source(topic, 0, number, None, line.rstrip(b"\r\n"))
+
+
+def load(
+    engine: sa.Engine,
+    messages: Sequence[Source],
+    batch_size: int,
+    on_batch: Callable[[int], None] = lambda _count: None,
+) -> BatchOutcome:
+    """Apply `messages` in batches, one transaction per batch."""
+    total = BatchOutcome()
+    for batch in batched(messages, batch_size):
+        with engine.begin() as connection:
+            total.add(process_batch(connection, batch, datetime.now(UTC).replace(tzinfo=None)))
+        on_batch(len(batch))
+    return total

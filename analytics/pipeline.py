@@ -1,0 +1,62 @@
+"""One batch of raw messages → rows and dead letters, in one transaction.
+
+This is the unit of work shared by every way messages arrive (files today, Kafka in the
+consumer): decode each message, apply the valid events in order, and record every message
+that could not be applied as a dead letter in the same transaction. The caller commits,
+and only then acknowledges the messages (commits offsets).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from analytics import deadletters
+from analytics.dal import apply
+from analytics.deadletters import DeadLetter, Source
+from analytics.errors import InvalidEvent
+from analytics.events import Event, decode_event
+
+
+@dataclass
+class BatchOutcome:
+    applied: int = 0
+    stale: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> Counter[str]:
+        return Counter(str(letter.error.reason) for letter in self.dead_letters)
+
+    def add(self, other: BatchOutcome) -> None:
+        self.applied += other.applied
+        self.stale += other.stale
+        self.dead_letters += other.dead_letters
+
+
+def process_batch(
+    connection: sa.Connection, messages: Sequence[Source], now: datetime
+) -> BatchOutcome:
+    """Apply `messages` in order within the caller's transaction; dead-letter the rest."""
+    events: list[Event] = []
+    origins: list[Source] = []
+    outcome = BatchOutcome()
+    for message in messages:
+        try:
+            events.append(decode_event(message.value or b""))
+        except InvalidEvent as error:
+            outcome.dead_letters.append(DeadLetter(message, error))
+            continue
+        origins.append(message)
+    result = apply(connection, events)
+    outcome.applied = len(result.applied)
+    outcome.stale = len(result.stale)
+    outcome.dead_letters += [DeadLetter(origins[r.index], r.error) for r in result.rejected]
+    outcome.dead_letters.sort(key=lambda letter: (letter.source.partition, letter.source.offset))
+    if outcome.dead_letters:
+        deadletters.record(connection, outcome.dead_letters, now)
+    return outcome
