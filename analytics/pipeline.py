@@ -18,22 +18,26 @@ import sqlalchemy as sa
 from analytics import deadletters
 from analytics.dal import apply
 from analytics.deadletters import DeadLetter, Source
-from analytics.errors import InvalidEvent
-from analytics.events import Event, decode_event
+from analytics.errors import InvalidEvent, Reason
+from analytics.events import TOPICS, Event, decode_event, topic_of
 
 
 @dataclass
 class BatchOutcome:
-    applied: int = 0
+    applied_by_type: Counter[str] = field(default_factory=Counter)
     stale: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def applied(self) -> int:
+        return self.applied_by_type.total()
 
     @property
     def reasons(self) -> Counter[str]:
         return Counter(str(letter.error.reason) for letter in self.dead_letters)
 
     def add(self, other: BatchOutcome) -> None:
-        self.applied += other.applied
+        self.applied_by_type += other.applied_by_type
         self.stale += other.stale
         self.dead_letters += other.dead_letters
 
@@ -47,16 +51,27 @@ def process_batch(
     outcome = BatchOutcome()
     for message in messages:
         try:
-            events.append(decode_event(message.value or b""))
+            events.append(_decode(message))
         except InvalidEvent as error:
             outcome.dead_letters.append(DeadLetter(message, error))
             continue
         origins.append(message)
     result = apply(connection, events)
-    outcome.applied = len(result.applied)
+    outcome.applied_by_type = Counter(events[index].event_type for index in result.applied)
     outcome.stale = len(result.stale)
     outcome.dead_letters += [DeadLetter(origins[r.index], r.error) for r in result.rejected]
     outcome.dead_letters.sort(key=lambda letter: (letter.source.partition, letter.source.offset))
     if outcome.dead_letters:
         deadletters.record(connection, outcome.dead_letters, now)
     return outcome
+
+
+def _decode(message: Source) -> Event:
+    event = decode_event(message.value or b"")
+    # Keys and ordering hold per topic: an event on another topic's stream could overtake
+    # or be overtaken by its entity's other events. Files have no topic to check.
+    if message.topic in TOPICS and topic_of(event.event_type) != message.topic:
+        raise InvalidEvent(
+            Reason.WRONG_TOPIC, f"{event.event_type} arrived on topic {message.topic!r}"
+        )
+    return event

@@ -1,0 +1,87 @@
+"""Service settings: environment variables (ANALYTICS_*), overridable by command-line flags.
+
+pydantic-settings parses and validates them at start-up, so a wrong value stops the
+service with a message naming the variable instead of failing later.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from analytics.db import DEFAULT_DATABASE_URL
+from analytics.events import TOPICS
+
+DEFAULT_GROUP_ID = "mysql-analytics-service"
+
+
+class ConsumerSettings(BaseSettings):
+    """Everything `analytics consume` needs. Each field is read from ANALYTICS_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    bootstrap_servers: str = Field("localhost:9092", description="Kafka bootstrap servers")
+    group_id: str = Field(DEFAULT_GROUP_ID, min_length=1, description="Kafka consumer group")
+    topics: Annotated[tuple[str, ...], NoDecode] = Field(
+        TOPICS, description="Topics to consume (comma-separated)"
+    )
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy database URL")
+    batch_size: int = Field(1000, ge=1, le=100_000, description="Most messages per transaction")
+    batch_max_seconds: float = Field(
+        1.0, gt=0, le=60, description="Longest wait to fill a batch before applying it"
+    )
+    retry_initial_seconds: float = Field(
+        0.5, gt=0, le=60, description="First wait after a transient error"
+    )
+    retry_max_seconds: float = Field(
+        30.0, gt=0, le=600, description="Longest wait between retries (capped exponential)"
+    )
+    retry_max_attempts: int = Field(
+        0,
+        ge=0,
+        description="Give up (exit non-zero) after this many retries of one batch; 0 = never",
+    )
+    dead_letter_max_ratio: float = Field(
+        0.9, gt=0, le=1, description="Stop when more than this share of recent messages failed"
+    )
+    dead_letter_window: int = Field(
+        1000, ge=1, description="How many recent messages the dead-letter ratio looks at"
+    )
+    session_timeout_ms: int = Field(45_000, ge=1000, description="Kafka consumer session timeout")
+    max_poll_interval_ms: int = Field(300_000, ge=1000, description="Kafka max.poll.interval.ms")
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Port of /metrics and /health (0 = disabled)"
+    )
+    metrics_host: str = Field("0.0.0.0", description="Address the metrics server listens on")
+    stuck_after_seconds: float = Field(
+        120.0, gt=0, description="/health reports unhealthy after this long without progress"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: console in a terminal, JSON otherwise"
+    )
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _split_topics(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(topic.strip() for topic in value.split(",") if topic.strip())
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _known_topics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one topic is needed")
+        unknown = sorted(set(value) - set(TOPICS))
+        if unknown:
+            raise ValueError(f"unknown topics {unknown}; the topics are {', '.join(TOPICS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_is_ordered(self) -> ConsumerSettings:
+        if self.retry_max_seconds < self.retry_initial_seconds:
+            raise ValueError("retry_max_seconds must be at least retry_initial_seconds")
+        return self
