@@ -50,6 +50,7 @@ def _declare(library: ctypes.CDLL) -> None:
         "rd_kafka_mock_topic_create": ([pointer, text, number, number], number),
         "rd_kafka_mock_broker_set_down": ([pointer, number], number),
         "rd_kafka_mock_broker_set_up": ([pointer, number], number),
+        "rd_kafka_mock_group_initial_rebalance_delay_ms": ([pointer, number], None),
         "rd_kafka_err2str": ([number], text),
     }
     for name, (arguments, result) in signatures.items():
@@ -62,7 +63,11 @@ class EmbeddedBroker:
     """A running mock cluster; use as a context manager or call close()."""
 
     def __init__(
-        self, brokers: int = 1, partitions: int = 3, topics: Iterable[str] = TOPICS
+        self,
+        brokers: int = 1,
+        partitions: int = 3,
+        topics: Iterable[str] = TOPICS,
+        rebalance_delay_ms: int = 3000,
     ) -> None:
         self._lib = _load_librdkafka()
         errors = ctypes.create_string_buffer(_ERRSTR_SIZE)
@@ -76,6 +81,8 @@ class EmbeddedBroker:
         if not self._cluster:
             self._lib.rd_kafka_destroy(self._handle)
             raise RuntimeError("cannot start the mock Kafka cluster")
+        # How long a new group waits for more members before its first assignment.
+        self._lib.rd_kafka_mock_group_initial_rebalance_delay_ms(self._cluster, rebalance_delay_ms)
         self.bootstrap_servers: str = self._lib.rd_kafka_mock_cluster_bootstraps(
             self._cluster
         ).decode()

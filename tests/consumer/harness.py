@@ -1,0 +1,174 @@
+"""Running the real service against the embedded broker and a real database.
+
+Consumers run as separate processes (`python -m analytics consume`), so that tests can
+stop them with SIGTERM or SIGKILL exactly as an orchestrator would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from analytics.events import TOPICS
+from analytics.schema import metadata
+
+GROUP = "mysql-analytics-service"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+
+
+def produce(bootstrap: str, records: Iterable[Record]) -> int:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+    )
+    count = 0
+    for record in records:
+        producer.produce(record.topic, key=record.key, value=record.value)
+        count += 1
+        if count % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(30) == 0, "messages left unsent"
+    return count
+
+
+class ConsumerProcess:
+    """One `analytics consume` process, its settings from the environment, logs to a file."""
+
+    def __init__(
+        self, bootstrap: str, database_url: str, log_path: Path, **settings: str | int | float
+    ) -> None:
+        self.log_path = log_path
+        env = {
+            **os.environ,
+            "ANALYTICS_BOOTSTRAP_SERVERS": bootstrap,
+            "ANALYTICS_DATABASE_URL": database_url,
+            "ANALYTICS_BATCH_SIZE": "200",
+            "ANALYTICS_BATCH_MAX_SECONDS": "0.2",
+            "ANALYTICS_SESSION_TIMEOUT_MS": "6000",
+            "ANALYTICS_METRICS_PORT": "0",
+            "ANALYTICS_LOG_FORMAT": "json",
+            "ANALYTICS_RETRY_INITIAL_SECONDS": "0.1",
+            "ANALYTICS_RETRY_MAX_SECONDS": "1",
+        }
+        env.update({f"ANALYTICS_{name.upper()}": str(value) for name, value in settings.items()})
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "analytics", "consume"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def send(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._log.close()
+
+    def wait(self, timeout: float = 30) -> int:
+        code = self.process.wait(timeout)
+        self._log.close()
+        return code
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_events(self) -> list[dict[str, Any]]:
+        """The structured (JSON) log lines, in order."""
+        lines = self.logs().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def stop(self) -> int:
+        if self.alive():
+            self.send(signal.SIGTERM)
+            return self.wait()
+        return self.wait()
+
+
+def _client(bootstrap: str, group: str = GROUP) -> Consumer:
+    return Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
+
+
+def end_offsets(
+    bootstrap: str, partitions: int, topics: Sequence[str] = TOPICS
+) -> dict[tuple[str, int], int]:
+    client = _client(bootstrap)
+    try:
+        return {
+            (topic, p): client.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for topic in topics
+            for p in range(partitions)
+        }
+    finally:
+        client.close()
+
+
+def committed_offsets(
+    bootstrap: str, partitions: int, group: str = GROUP
+) -> dict[tuple[str, int], int]:
+    client = _client(bootstrap, group)
+    try:
+        wanted = [TopicPartition(topic, p) for topic in TOPICS for p in range(partitions)]
+        return {
+            (tp.topic, tp.partition): max(tp.offset, 0)
+            for tp in client.committed(wanted, timeout=10)
+        }
+    finally:
+        client.close()
+
+
+def wait_caught_up(
+    bootstrap: str, partitions: int, consumers: Sequence[ConsumerProcess], timeout: float = 90
+) -> None:
+    """Until the group has committed every partition's end offset."""
+    target = end_offsets(bootstrap, partitions)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for consumer in consumers:
+            assert consumer.alive(), f"consumer exited early:\n{consumer.logs()[-3000:]}"
+        if committed_offsets(bootstrap, partitions) == target:
+            return
+        time.sleep(0.3)
+    logs = "\n".join(consumer.logs()[-2000:] for consumer in consumers)
+    committed = committed_offsets(bootstrap, partitions)
+    raise AssertionError(f"not caught up after {timeout}s: {committed} vs {target}\n{logs}")
+
+
+# Columns that differ between equally correct runs: surrogate ids and wall-clock times.
+VOLATILE = {"id", "first_failed_at", "last_failed_at", "replayed_at"}
+
+
+def table_contents(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, comparable across runs."""
+    contents: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            columns = [c for c in table.columns if c.name not in VOLATILE]
+            found = connection.execute(sa.select(*columns)).all()
+            contents[table.name] = sorted((tuple(row) for row in found), key=repr)
+    return contents
