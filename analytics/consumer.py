@@ -192,7 +192,7 @@ class Service:
             for message in self.consumer.consume(num_messages=wanted, timeout=min(remaining, 0.5)):
                 error = message.error()
                 if error is None:
-                    batch.append(_source(message))
+                    batch.append(source_of(message))
                 elif error.fatal():
                     raise KafkaException(error)
                 elif error.code() != KafkaError._PARTITION_EOF:
@@ -332,7 +332,8 @@ class Service:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
 
 
-def _source(message: Message) -> Source:
+def source_of(message: Message) -> Source:
+    """The coordinates, key and value of a consumed (non-error) message."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     assert topic is not None
     assert partition is not None

@@ -51,7 +51,7 @@ def process_batch(
     outcome = BatchOutcome()
     for message in messages:
         try:
-            events.append(_decode(message))
+            events.append(decode_message(message))
         except InvalidEvent as error:
             outcome.dead_letters.append(DeadLetter(message, error))
             continue
@@ -66,7 +66,8 @@ def process_batch(
     return outcome
 
 
-def _decode(message: Source) -> Event:
+def decode_message(message: Source) -> Event:
+    """The message's event, checked against the topic it arrived on."""
     event = decode_event(message.value or b"")
     # Keys and ordering hold per topic: an event on another topic's stream could overtake
     # or be overtaken by its entity's other events. Files have no topic to check.

@@ -14,14 +14,20 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from analytics.consumer import source_of
+from analytics.deadletters import Source
 from analytics.events import TOPICS
+from analytics.pipeline import process_batch
 from analytics.schema import metadata
+from tests.conftest import empty_tables
+from tests.samples import all_sample_types, sample_dict
 
 GROUP = "mysql-analytics-service"
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,3 +178,58 @@ def table_contents(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
             found = connection.execute(sa.select(*columns)).all()
             contents[table.name] = sorted((tuple(row) for row in found), key=repr)
     return contents
+
+
+def all_messages(bootstrap: str, partitions: int) -> list[Source]:
+    """Every message in the broker, partition by partition, read without a group."""
+    client = _client(bootstrap, group="reference-reader")
+    ends = end_offsets(bootstrap, partitions)
+    messages: list[Source] = []
+    try:
+        client.assign([TopicPartition(t, p, 0) for (t, p), end in ends.items() if end > 0])
+        remaining = sum(ends.values())
+        while remaining:
+            for message in client.consume(1000, timeout=5):
+                assert message.error() is None, message.error()
+                messages.append(source_of(message))
+                remaining -= 1
+    finally:
+        client.close()
+    return sorted(messages, key=lambda m: (m.topic, m.partition, m.offset))
+
+
+def reference_contents(
+    bootstrap: str, partitions: int, engine: sa.Engine, batch_size: int = 500
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The tables one clean, uninterrupted pass over the broker's messages produces."""
+    empty_tables(engine)
+    messages = all_messages(bootstrap, partitions)
+    for start in range(0, len(messages), batch_size):
+        with engine.begin() as connection:
+            process_batch(connection, messages[start : start + batch_size], datetime(2025, 1, 1))
+    contents = table_contents(engine)
+    empty_tables(engine)
+    return contents
+
+
+def sample_stream(count: int) -> list[Record]:
+    """`count` messages: the samples over and over, each cycle about new entities and later
+    in time, so every event type occurs and rows are created, updated and deleted."""
+    samples = sorted(all_sample_types(), key=lambda t: sample_dict(t)["timestamp"])
+    records: list[Record] = []
+    cycle = 0
+    while len(records) < count:
+        for event_type in samples:
+            envelope = sample_dict(event_type)
+            renamed = json.dumps(envelope).replace(envelope["entity_id"][:6], f"{cycle:06x}")
+            shifted = _shift_days(renamed, cycle)
+            entity = json.loads(shifted)["entity_id"]
+            records.append(Record(event_type.split(".")[0], entity.encode(), shifted.encode()))
+        cycle += 1
+    return records[:count]
+
+
+def _shift_days(text: str, days: int) -> str:
+    """Move every 2025-01-15 timestamp `days` days later (stays a valid date)."""
+    moved = datetime(2025, 1, 15) + timedelta(days=days)
+    return text.replace("2025-01-15", moved.strftime("%Y-%m-%d"))
