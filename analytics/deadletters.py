@@ -64,13 +64,27 @@ def redact(raw: bytes | None) -> bytes | None:
     """
     if raw is None or _SECRET_KEY.search(raw) is None:
         return raw
-    try:
-        document = json.loads(raw)
-    except ValueError:
+    document = _parse(raw)
+    if document is _UNPARSEABLE:
         match = _SECRET_KEY.search(raw)
         assert match is not None
         return raw[: match.start()] + f"[{REDACTED}: the rest of this unparseable message]".encode()
-    return json.dumps(_redacted(document), ensure_ascii=False).encode()
+    # ASCII escapes keep any lone surrogate the JSON spelled out storable.
+    return json.dumps(_redacted(document)).encode()
+
+
+_UNPARSEABLE = object()
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON document in `raw`, if it is strict UTF-8 JSON; else _UNPARSEABLE.
+
+    json.loads(bytes) would accept encoded surrogates, which no database can store.
+    """
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return _UNPARSEABLE
 
 
 def _redacted(value: Any) -> Any:
@@ -87,16 +101,21 @@ def _redacted(value: Any) -> Any:
 def envelope_labels(raw: bytes | None) -> dict[str, str | None]:
     """event_type, event_id and entity_id when the value is a JSON object that has them."""
     labels: dict[str, str | None] = dict.fromkeys(("event_type", "event_id", "entity_id"))
-    try:
-        document = json.loads(raw) if raw is not None else None
-    except ValueError:
-        return labels
+    document = _parse(raw) if raw is not None else None
     if isinstance(document, dict):
         for name in labels:
             value = document.get(name)
-            if isinstance(value, str) and len(value) <= _LABEL_LIMIT:
+            if isinstance(value, str) and len(value) <= _LABEL_LIMIT and _storable(value):
                 labels[name] = value
     return labels
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def record(connection: sa.Connection, letters: Sequence[DeadLetter], now: datetime) -> None:

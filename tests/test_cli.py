@@ -247,3 +247,13 @@ def test_console_script() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "upgrade" in completed.stdout
+
+
+def test_consume_refuses_invalid_settings_with_the_setting_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANALYTICS_BATCH_SIZE", "0")
+    result = runner.invoke(app, ["consume", "--topics", "user,users"])
+    assert result.exit_code == 2
+    assert "batch_size" in result.output
+    assert "users" in result.output

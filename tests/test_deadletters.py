@@ -75,3 +75,23 @@ def test_a_dead_letter_is_stored_once_per_offset_without_secrets(engine: sa.Engi
     assert row["status"] == "pending"
     assert HASH.encode() not in row["raw_value"]
     assert b"First Bank" not in row["raw_value"]
+
+
+def test_encoded_surrogates_and_escaped_ones_are_stored_safely(engine: sa.Engine) -> None:
+    secret = b'"password_hash": "' + HASH.encode() + b'"'
+    raw_surrogate = b'{"event_type": "user.created\xed\xa0\x80", ' + secret + b"}"
+    escaped_surrogate = b'{"event_type": "user.\\ud800", ' + secret + b"}"
+    letters = [
+        DeadLetter(Source("user", 0, n, None, raw), InvalidEvent(Reason.UNDECODABLE, "bad"))
+        for n, raw in enumerate([raw_surrogate, escaped_surrogate])
+    ]
+    with engine.begin() as connection:
+        record(connection, letters, datetime(2025, 1, 1))
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(dead_letters.c.event_type, dead_letters.c.raw_value).order_by(
+                dead_letters.c.kafka_offset
+            )
+        ).all()
+    assert [row.event_type for row in stored] == [None, None]
+    assert all(HASH.encode() not in row.raw_value for row in stored)

@@ -64,7 +64,7 @@ def _invalid_event(exc: ValidationError) -> InvalidEvent:
     kind, loc = first["type"], first["loc"]
     if kind == "json_invalid":
         return InvalidEvent(Reason.UNDECODABLE, f"not UTF-8 JSON: {first['msg']}")
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
+    if kind in ("dict_type", "model_type", "model_attributes_type") and not loc:
         return InvalidEvent(Reason.NOT_AN_OBJECT, "the message is JSON but not an object")
     if kind == "union_tag_not_found":
         return InvalidEvent(Reason.INVALID_ENVELOPE, "event_type is missing")

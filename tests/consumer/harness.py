@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from analytics.deadletters import Source
 from analytics.events import TOPICS
 from analytics.pipeline import process_batch
 from analytics.schema import metadata
+from producer_sim import generate, inject_faults
 from tests.conftest import empty_tables
-from tests.samples import all_sample_types, sample_dict
 
 GROUP = "mysql-analytics-service"
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,24 +212,15 @@ def reference_contents(
     return contents
 
 
-def sample_stream(count: int) -> list[Record]:
-    """`count` messages: the samples over and over, each cycle about new entities and later
-    in time, so every event type occurs and rows are created, updated and deleted."""
-    samples = sorted(all_sample_types(), key=lambda t: sample_dict(t)["timestamp"])
-    records: list[Record] = []
-    cycle = 0
-    while len(records) < count:
-        for event_type in samples:
-            envelope = sample_dict(event_type)
-            renamed = json.dumps(envelope).replace(envelope["entity_id"][:6], f"{cycle:06x}")
-            shifted = _shift_days(renamed, cycle)
-            entity = json.loads(shifted)["entity_id"]
-            records.append(Record(event_type.split(".")[0], entity.encode(), shifted.encode()))
-        cycle += 1
-    return records[:count]
-
-
-def _shift_days(text: str, days: int) -> str:
-    """Move every 2025-01-15 timestamp `days` days later (stays a valid date)."""
-    moved = datetime(2025, 1, 15) + timedelta(days=days)
-    return text.replace("2025-01-15", moved.strftime("%Y-%m-%d"))
+def simulated_stream(
+    count: int, seed: int = 7, duplicates: float = 0.05, stale: float = 0.05, poison: float = 0.02
+) -> tuple[list[Record], int]:
+    """A realistic stream of `count` clean events plus injected duplicates, stale re-sends
+    and poison; returns the records and how many of them are poison."""
+    messages = list(
+        inject_faults(
+            generate(seed, count), seed=seed, duplicates=duplicates, stale=stale, poison=poison
+        )
+    )
+    records = [Record(m.topic, m.key, m.value) for m in messages]
+    return records, sum(m.poison is not None for m in messages)

@@ -21,7 +21,7 @@ from tests.consumer.harness import (
     committed_offsets,
     produce,
     reference_contents,
-    sample_stream,
+    simulated_stream,
     table_contents,
     wait_caught_up,
 )
@@ -65,7 +65,8 @@ def batches_committed(consumer: ConsumerProcess) -> int:
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     broker: EmbeddedBroker, mysql_only: sa.Engine, mysql_url: str, tmp_path: Path
 ) -> None:
-    produce(broker.bootstrap_servers, sample_stream(4000))
+    records, poison = simulated_stream(4000)
+    produce(broker.bootstrap_servers, records)
     messages = {
         (m.topic, m.partition, m.offset): m
         for m in all_messages(broker.bootstrap_servers, PARTITIONS)
@@ -98,4 +99,5 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     finally:
         assert consumer.stop() == 0
     outcome = table_contents(mysql_only)
+    assert len(outcome["dead_letters"]) == poison
     assert outcome == reference_contents(broker.bootstrap_servers, PARTITIONS, mysql_only)

@@ -16,7 +16,7 @@ from tests.consumer.harness import (
     ConsumerProcess,
     produce,
     reference_contents,
-    sample_stream,
+    simulated_stream,
     table_contents,
     wait_caught_up,
 )
@@ -42,7 +42,7 @@ def wait_for(condition: object, timeout: float = 30) -> None:
 def test_a_database_outage_is_retried_without_loss_or_dead_letters(
     broker: EmbeddedBroker, mysql_only: sa.Engine, mysql_url: str, tmp_path: Path
 ) -> None:
-    records = sample_stream(3000)
+    records, _ = simulated_stream(3000)
     produce(broker.bootstrap_servers, records)
     url = make_url(mysql_url)
     with Proxy(url.host or "127.0.0.1", url.port or 3306) as proxy:

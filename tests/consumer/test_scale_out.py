@@ -15,7 +15,7 @@ from tests.consumer.harness import (
     ConsumerProcess,
     produce,
     reference_contents,
-    sample_stream,
+    simulated_stream,
     table_contents,
     wait_caught_up,
 )
@@ -43,7 +43,8 @@ def committed_batches(consumer: ConsumerProcess) -> int:
 def test_two_consumers_share_the_work_and_one_leaving_loses_nothing(
     broker: EmbeddedBroker, mysql_only: sa.Engine, mysql_url: str, tmp_path: Path
 ) -> None:
-    produce(broker.bootstrap_servers, sample_stream(6000))
+    records, _ = simulated_stream(5000)
+    produce(broker.bootstrap_servers, records)
     settings = {"batch_size": 50, "session_timeout_ms": 3000, "max_poll_interval_ms": 3000}
     first = ConsumerProcess(broker.bootstrap_servers, mysql_url, tmp_path / "a.log", **settings)
     second = ConsumerProcess(broker.bootstrap_servers, mysql_url, tmp_path / "b.log", **settings)

@@ -233,3 +233,11 @@ def test_delete_payload_may_be_empty_and_falls_back_to_entity_id() -> None:
     envelope["data"] = {}
     event = decode_event(json.dumps(envelope))
     assert event.event_type == "user.deleted"
+
+
+def test_a_string_where_an_object_belongs_is_a_payload_error() -> None:
+    envelope = sample_dict("user.created")
+    envelope["data"]["contact_info"] = "ravi@example.com"
+    error = refused(envelope)
+    assert error.reason is Reason.INVALID_PAYLOAD
+    assert "contact_info" in error.detail
