@@ -14,6 +14,7 @@ keeps polling (with its partitions paused) so that it stays in its group.
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import time
@@ -61,8 +62,13 @@ def kafka_config(settings: ConsumerSettings) -> dict[str, Any]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "session.timeout.ms": settings.session_timeout_ms,
+        # Several heartbeats per session, as Kafka recommends; librdkafka's default (3 s)
+        # would expire any session shorter than that.
+        "heartbeat.interval.ms": max(100, settings.session_timeout_ms // 3),
         "max.poll.interval.ms": settings.max_poll_interval_ms,
         "client.id": "social-analytics",
+        # librdkafka's statistics carry each partition's consumer lag (see _on_statistics).
+        "statistics.interval.ms": 1000,
     }
 
 
@@ -115,9 +121,9 @@ class Service:
         consumer_factory: Callable[[dict[str, Any]], Consumer] = Consumer,
     ) -> None:
         self.settings = settings
-        self.engine = create_engine(settings.database_url)
-        self.consumer = consumer_factory(kafka_config(settings))
         self.metrics = Metrics()
+        self.engine = create_engine(settings.database_url)
+        self.consumer = consumer_factory(kafka_config(settings) | {"stats_cb": self._on_statistics})
         self.health = Health(settings.stuck_after_seconds)
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
@@ -320,16 +326,19 @@ class Service:
             dead_lettered=len(outcome.dead_letters),
             seconds=round(seconds, 4),
         )
-        self._update_lag()
 
-    def _update_lag(self) -> None:
-        assignment = self.consumer.assignment()
-        if not assignment:
-            return
-        for tp in self.consumer.position(assignment):
-            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
-            if tp.offset >= 0 and high >= 0:
-                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, high - tp.offset))
+    def _on_statistics(self, document: str) -> None:
+        """Record the lag librdkafka computes for each assigned partition."""
+        for topic, details in json.loads(document).get("topics", {}).items():
+            for partition, figures in details.get("partitions", {}).items():
+                if partition == "-1" or (topic, int(partition)) not in self.assigned:
+                    continue
+                lag = figures.get("consumer_lag", -1)
+                if lag < 0 and figures.get("hi_offset", -1) >= 0:
+                    # Nothing committed yet: everything the partition holds is still to do.
+                    lag = figures["hi_offset"] - max(0, figures.get("lo_offset", 0))
+                if lag >= 0:
+                    self.metrics.lag.labels(topic, partition).set(lag)
 
 
 def source_of(message: Message) -> Source:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from analytics.broker import EmbeddedBroker
+from analytics.events import TOPICS
 from analytics.schema import dead_letters, metadata
 from tests.consumer.conftest import PARTITIONS
 from tests.consumer.harness import (
@@ -20,6 +24,7 @@ from tests.consumer.harness import (
     produce,
     wait_caught_up,
 )
+from tests.consumer.proxy import free_port
 from tests.samples import all_sample_types, sample_bytes, sample_dict
 
 SECRETS = ("$2b$12$", "First Bank", "account_number_last4")
@@ -54,11 +59,39 @@ def test_every_sample_through_the_broker(
     broker: EmbeddedBroker, mysql_only: sa.Engine, mysql_url: str, tmp_path: Path
 ) -> None:
     produce(broker.bootstrap_servers, sample_records())
-    consumer = ConsumerProcess(broker.bootstrap_servers, mysql_url, tmp_path / "consumer.log")
+    port = free_port()
+    consumer = ConsumerProcess(
+        broker.bootstrap_servers,
+        mysql_url,
+        tmp_path / "consumer.log",
+        metrics_port=port,
+        metrics_host="127.0.0.1",
+    )
     try:
         wait_caught_up(broker.bootstrap_servers, PARTITIONS, [consumer])
+        for _ in range(50):  # lag comes with librdkafka's statistics, once a second
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+                metrics = reply.read().decode()
+            lags = re.findall(r"^analytics_consumer_lag\{.*\} (\S+)$", metrics, re.MULTILINE)
+            if len(lags) == len(TOPICS) * PARTITIONS and set(lags) == {"0.0"}:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"lag never reached 0 everywhere: {lags}")
     finally:
         assert consumer.stop() == 0
+    for line in [
+        'analytics_events_applied_total{event_type="user.created"} 1.0',
+        'analytics_events_applied_total{event_type="product.deleted"} 1.0',
+        'analytics_dead_letters_total{reason="unknown_entity"} 3.0',
+    ]:
+        assert line in metrics
+    assert re.search(r"^analytics_batch_apply_seconds_count [1-9]", metrics, re.MULTILINE)
+    assert re.search(
+        r'^analytics_last_committed_offset\{partition="\d",topic="product"\} [1-9]',
+        metrics,
+        re.MULTILINE,
+    )
     assert counts(mysql_only) == {
         "users": 1,
         "suppliers": 1,

@@ -55,13 +55,19 @@ def test_a_database_outage_is_retried_without_loss_or_dead_letters(
             batch_size=50,
             metrics_port=port,
             metrics_host="127.0.0.1",
+            session_timeout_ms=3000,
+            max_poll_interval_ms=3000,
         )
         try:
             wait_for(lambda: any(e["event"] == "batch.committed" for e in consumer.log_events()))
             proxy.cut()
-            wait_for(lambda: sum(e["event"] == "batch.retry" for e in consumer.log_events()) >= 3)
+            # Longer than max.poll.interval.ms: a consumer blocked in its retries would be
+            # thrown out of the group and lose its partitions.
+            time.sleep(7)
+            assert sum(e["event"] == "batch.retry" for e in consumer.log_events()) >= 3
             assert health(port) == 503
             assert consumer.alive()
+            assert not any(e["event"] == "partitions.revoked" for e in consumer.log_events())
             proxy.restore()
             wait_caught_up(broker.bootstrap_servers, PARTITIONS, [consumer])
             assert health(port) == 200
