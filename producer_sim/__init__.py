@@ -7,8 +7,9 @@ them to JSON lines or to Kafka.
 
 from __future__ import annotations
 
+from analytics.events import EVENT_TYPES, TOPICS
 from producer_sim.faults import PoisonMaker, inject_faults
-from producer_sim.message import EVENT_TYPES, TOPICS, Message, PoisonKind, Resend
+from producer_sim.message import Message, PoisonKind, Resend
 from producer_sim.world import World, generate, parse_domains
 
 __all__ = [

@@ -8,30 +8,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-TOPICS: tuple[str, ...] = ("user", "supplier", "product", "post", "order")
-
-EVENT_TYPES: tuple[str, ...] = (
-    "user.created",
-    "user.updated",
-    "user.deleted",
-    "supplier.created",
-    "supplier.updated",
-    "supplier.deleted",
-    "product.created",
-    "product.updated",
-    "product.published",
-    "product.discontinued",
-    "product.out_of_stock",
-    "product.restored",
-    "product.deleted",
-    "post.created",
-    "post.updated",
-    "post.published",
-    "post.deleted",
-    "order.created",
-    "order.cancelled",
-)
-
 Document = dict[str, Any]
 
 

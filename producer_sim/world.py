@@ -21,7 +21,8 @@ import random
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 
-from producer_sim.message import TOPICS, Document, Message, make_message
+from analytics.events import TOPICS
+from producer_sim.message import Document, Message, make_message
 from producer_sim.orders import (
     MAX_ITEMS,
     Order,
