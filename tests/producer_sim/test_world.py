@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from analytics.events import EVENT_TYPES, TOPICS, decode_event
+from analytics.events import EVENT_TYPES, decode_event
 from producer_sim import Message, World, generate
-from producer_sim import message as message_module
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG_RUN = 5000
@@ -89,11 +88,6 @@ def test_arguments_are_checked_when_called() -> None:
 
 
 # --- the contract ---------------------------------------------------------------------------
-
-
-def test_the_simulator_knows_the_same_19_event_types_as_the_service() -> None:
-    assert sorted(message_module.EVENT_TYPES) == sorted(EVENT_TYPES)
-    assert message_module.TOPICS == TOPICS
 
 
 def test_every_message_decodes_and_is_keyed_and_routed_by_its_entity() -> None:
