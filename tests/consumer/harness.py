@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from analytics import offsets
 from analytics.consumer import source_of
 from analytics.deadletters import Source
 from analytics.events import TOPICS
@@ -114,54 +115,28 @@ class ConsumerProcess:
         return self.wait()
 
 
-def _client(bootstrap: str, group: str = GROUP) -> Consumer:
-    return Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
-    )
+def end_offsets(bootstrap: str) -> dict[tuple[str, int], int]:
+    return offsets.end_offsets(bootstrap, TOPICS)
 
 
-def end_offsets(
-    bootstrap: str, partitions: int, topics: Sequence[str] = TOPICS
-) -> dict[tuple[str, int], int]:
-    client = _client(bootstrap)
-    try:
-        return {
-            (topic, p): client.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for topic in topics
-            for p in range(partitions)
-        }
-    finally:
-        client.close()
-
-
-def committed_offsets(
-    bootstrap: str, partitions: int, group: str = GROUP
-) -> dict[tuple[str, int], int]:
-    client = _client(bootstrap, group)
-    try:
-        wanted = [TopicPartition(topic, p) for topic in TOPICS for p in range(partitions)]
-        return {
-            (tp.topic, tp.partition): max(tp.offset, 0)
-            for tp in client.committed(wanted, timeout=10)
-        }
-    finally:
-        client.close()
+def committed_offsets(bootstrap: str, group: str = GROUP) -> dict[tuple[str, int], int]:
+    return offsets.committed_offsets(bootstrap, group, TOPICS)
 
 
 def wait_caught_up(
-    bootstrap: str, partitions: int, consumers: Sequence[ConsumerProcess], timeout: float = 90
+    bootstrap: str, consumers: Sequence[ConsumerProcess], timeout: float = 90
 ) -> None:
     """Until the group has committed every partition's end offset."""
-    target = end_offsets(bootstrap, partitions)
+    target = end_offsets(bootstrap)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for consumer in consumers:
             assert consumer.alive(), f"consumer exited early:\n{consumer.logs()[-3000:]}"
-        if committed_offsets(bootstrap, partitions) == target:
+        if committed_offsets(bootstrap) == target:
             return
         time.sleep(0.3)
     logs = "\n".join(consumer.logs()[-2000:] for consumer in consumers)
-    committed = committed_offsets(bootstrap, partitions)
+    committed = committed_offsets(bootstrap)
     raise AssertionError(f"not caught up after {timeout}s: {committed} vs {target}\n{logs}")
 
 
@@ -180,10 +155,10 @@ def table_contents(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     return contents
 
 
-def all_messages(bootstrap: str, partitions: int) -> list[Source]:
+def all_messages(bootstrap: str) -> list[Source]:
     """Every message in the broker, partition by partition, read without a group."""
-    client = _client(bootstrap, group="reference-reader")
-    ends = end_offsets(bootstrap, partitions)
+    client = Consumer({"bootstrap.servers": bootstrap, "group.id": "reference-reader"})
+    ends = end_offsets(bootstrap)
     messages: list[Source] = []
     try:
         client.assign([TopicPartition(t, p, 0) for (t, p), end in ends.items() if end > 0])
@@ -199,11 +174,11 @@ def all_messages(bootstrap: str, partitions: int) -> list[Source]:
 
 
 def reference_contents(
-    bootstrap: str, partitions: int, engine: sa.Engine, batch_size: int = 500
+    bootstrap: str, engine: sa.Engine, batch_size: int = 500
 ) -> dict[str, list[tuple[Any, ...]]]:
     """The tables one clean, uninterrupted pass over the broker's messages produces."""
     empty_tables(engine)
-    messages = all_messages(bootstrap, partitions)
+    messages = all_messages(bootstrap)
     for start in range(0, len(messages), batch_size):
         with engine.begin() as connection:
             process_batch(connection, messages[start : start + batch_size], datetime(2025, 1, 1))

@@ -14,7 +14,6 @@ from analytics.errors import InvalidEvent
 from analytics.mapping import map_event
 from analytics.pipeline import decode_message
 from analytics.schema import dead_letters, tombstones
-from tests.consumer.conftest import PARTITIONS
 from tests.consumer.harness import (
     ConsumerProcess,
     all_messages,
@@ -67,10 +66,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
 ) -> None:
     records, poison = simulated_stream(4000)
     produce(broker.bootstrap_servers, records)
-    messages = {
-        (m.topic, m.partition, m.offset): m
-        for m in all_messages(broker.bootstrap_servers, PARTITIONS)
-    }
+    messages = {(m.topic, m.partition, m.offset): m for m in all_messages(broker.bootstrap_servers)}
     moments = random.Random(20251115)
     settings = {"batch_size": 100, "session_timeout_ms": 2000, "max_poll_interval_ms": 2000}
     log = tmp_path / "consumer.log"
@@ -85,7 +81,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         time.sleep(moments.uniform(0, 0.05))
         consumer.kill()
         # Committed offsets never run ahead of what the database holds.
-        committed = committed_offsets(broker.bootstrap_servers, PARTITIONS)
+        committed = committed_offsets(broker.bootstrap_servers)
         with mysql_only.connect() as connection:
             for (topic, partition), offset in committed.items():
                 if offset:
@@ -95,9 +91,9 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     assert progress[-1] < len(messages), f"the kills should land mid-run: {progress}"
     consumer = ConsumerProcess(broker.bootstrap_servers, mysql_url, log, **settings)
     try:
-        wait_caught_up(broker.bootstrap_servers, PARTITIONS, [consumer], timeout=120)
+        wait_caught_up(broker.bootstrap_servers, [consumer], timeout=120)
     finally:
         assert consumer.stop() == 0
     outcome = table_contents(mysql_only)
     assert len(outcome["dead_letters"]) == poison
-    assert outcome == reference_contents(broker.bootstrap_servers, PARTITIONS, mysql_only)
+    assert outcome == reference_contents(broker.bootstrap_servers, mysql_only)

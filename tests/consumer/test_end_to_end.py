@@ -68,7 +68,7 @@ def test_every_sample_through_the_broker(
         metrics_host="127.0.0.1",
     )
     try:
-        wait_caught_up(broker.bootstrap_servers, PARTITIONS, [consumer])
+        wait_caught_up(broker.bootstrap_servers, [consumer])
         for _ in range(50):  # lag comes with librdkafka's statistics, once a second
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
                 metrics = reply.read().decode()
@@ -147,10 +147,10 @@ def test_poison_is_dead_lettered_and_the_consumer_keeps_going(
     produce(broker.bootstrap_servers, mixed)
     consumer = ConsumerProcess(broker.bootstrap_servers, mysql_url, tmp_path / "consumer.log")
     try:
-        wait_caught_up(broker.bootstrap_servers, PARTITIONS, [consumer])
+        wait_caught_up(broker.bootstrap_servers, [consumer])
         more = [Record("user", b"late", sample_bytes("user.updated"))]
         produce(broker.bootstrap_servers, more)
-        wait_caught_up(broker.bootstrap_servers, PARTITIONS, [consumer])
+        wait_caught_up(broker.bootstrap_servers, [consumer])
         assert consumer.alive()
     finally:
         assert consumer.stop() == 0
@@ -174,7 +174,7 @@ def test_secrets_reach_neither_the_database_nor_the_logs(
         broker.bootstrap_servers, mysql_url, tmp_path / "consumer.log", log_level="DEBUG"
     )
     try:
-        wait_caught_up(broker.bootstrap_servers, PARTITIONS, [consumer])
+        wait_caught_up(broker.bootstrap_servers, [consumer])
     finally:
         assert consumer.stop() == 0
     assert "invalid_payload" in consumer.logs()
@@ -204,9 +204,9 @@ def test_sigterm_finishes_and_commits_the_current_batch_and_exits_0(
     events = consumer.log_events()
     assert events[-1]["event"] == "consumer.stopped"
     applied = sum(e["messages"] for e in events if e["event"] == "batch.committed")
-    committed = sum(committed_offsets(broker.bootstrap_servers, PARTITIONS).values())
+    committed = sum(committed_offsets(broker.bootstrap_servers).values())
     assert 0 < committed == applied <= len(records)
-    assert committed < sum(end_offsets(broker.bootstrap_servers, PARTITIONS).values())
+    assert committed < sum(end_offsets(broker.bootstrap_servers).values())
 
 
 def test_a_flood_of_dead_letters_stops_the_service_before_committing(
@@ -222,5 +222,5 @@ def test_a_flood_of_dead_letters_stops_the_service_before_committing(
     )
     assert consumer.wait(60) == 3
     assert "consumer.dead_letter_flood" in consumer.logs()
-    assert sum(committed_offsets(broker.bootstrap_servers, PARTITIONS).values()) == 0
+    assert sum(committed_offsets(broker.bootstrap_servers).values()) == 0
     assert letters(mysql_only) == []
