@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from analytics import consumer, migrate
 from analytics.broker import EmbeddedBroker
 from analytics.db import DATABASE_URL_ENV, create_engine, database_url
+from analytics.demo import DEFAULT_DEMO_DATABASE, DemoOptions, run_demo
 from analytics.dlq import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_LIST_LIMIT,
@@ -38,6 +39,7 @@ from analytics.dlq import (
 from analytics.errors import Reason
 from analytics.load import load, read_messages
 from analytics.logs import configure as configure_logging
+from analytics.schema import READ_MODEL_TABLES, dead_letters
 from analytics.settings import ConsumerSettings
 from producer_sim import run as simulator
 
@@ -435,6 +437,92 @@ def consume_command(
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, settings.log_format)
     raise typer.Exit(consumer.run(settings))
+
+
+@app.command("demo")
+def demo_command(
+    events: Annotated[
+        int, typer.Option(min=1, max=200_000, help="Clean events to simulate.")
+    ] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 42,
+    partitions: Annotated[
+        int, typer.Option(min=1, max=64, help="Partitions per topic of the embedded broker.")
+    ] = 3,
+    duplicates: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of duplicate deliveries injected.")
+    ] = 0.02,
+    stale: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of stale re-sends injected.")
+    ] = 0.02,
+    poison: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of poison messages injected.")
+    ] = 0.005,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ANALYTICS_BOOTSTRAP_SERVERS",
+            help="Use this Kafka instead of the embedded broker.",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar=DATABASE_URL_ENV,
+            help=f"Use this database instead of a fresh {DEFAULT_DEMO_DATABASE}.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the whole pipeline on this machine: broker, database, consumer, traffic, report."""
+    configure_logging("ERROR", "console")
+    options = DemoOptions(
+        events, seed, partitions, duplicates, stale, poison, bootstrap_servers, database_url
+    )
+    console = Console(stderr=True)
+    with Progress(console=console, disable=not console.is_terminal) as progress:
+        produced = progress.add_task("Produced", total=None)
+        applied = progress.add_task("Applied ", total=None)
+
+        def show(done_producing: int, done_applying: int) -> None:
+            progress.update(produced, completed=done_producing)
+            progress.update(applied, completed=done_applying, total=done_producing)
+
+        result = run_demo(options, show)
+    typer.echo(
+        f"Streamed {result.produced} messages through Kafka into {_shown(result.database_url)} "
+        f"in {result.seconds:.1f}s."
+    )
+    _print_demo_summary(result.database_url)
+
+
+def _print_demo_summary(url: str) -> None:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        counts = {
+            table.name: connection.execute(
+                sa.select(sa.func.count()).select_from(table)
+            ).scalar_one()
+            for table in READ_MODEL_TABLES
+        }
+        reasons = connection.execute(
+            sa.select(dead_letters.c.error_class, sa.func.count()).group_by(
+                dead_letters.c.error_class
+            )
+        ).all()
+    engine.dispose()
+    table = Table(title="Read model")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, str(count))
+    for reason, count in sorted(reasons):
+        table.add_row(f"dead_letters: {reason}", str(count))
+    Console().print(table)
+    typer.echo("Next, try:")
+    typer.echo(f"  analytics report --database-url {url}")
+    typer.echo(f"  analytics dlq list --database-url {url}")
+    typer.echo("  analytics consume --help")
 
 
 @app.command("broker")
