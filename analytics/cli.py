@@ -39,6 +39,7 @@ from analytics.dlq import (
 from analytics.errors import Reason
 from analytics.load import load, read_messages
 from analytics.logs import configure as configure_logging
+from analytics.report import DEFAULT_TOP, read_report, render_tables, report_json
 from analytics.schema import READ_MODEL_TABLES, dead_letters
 from analytics.settings import ConsumerSettings
 from producer_sim import run as simulator
@@ -386,6 +387,42 @@ def load_command(
     Console().print(summary)
 
 
+@app.command("report")
+def report_command(
+    database_url: DatabaseUrl = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="table, or json: one JSON document (cents as integers)."),
+    ] = OutputFormat.TABLE,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=100_000,
+            help="Only orders, posts and users created in the last N UTC days, today included."
+            " Default: all.",
+            show_default=False,
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option(min=1, max=1000, help="Products and suppliers to rank.")
+    ] = DEFAULT_TOP,
+) -> None:
+    """Orders and revenue per day, top products and suppliers, order status mix, posts."""
+    engine = _migrated_engine(_url(database_url))
+    try:
+        report = read_report(engine, days=days, top=top)
+    finally:
+        engine.dispose()
+    if output is OutputFormat.JSON:
+        typer.echo(report_json(report))
+        return
+    console = Console()
+    for table in render_tables(report):
+        console.print(table)
+        console.print()
+
+
 def _option(help_text: str) -> Any:
     return typer.Option(help=help_text, show_default=False)
 
@@ -550,8 +587,18 @@ def simulate_command(
         int, typer.Option(help="Seed of the simulated world; a seed always gives the same bytes.")
     ] = 42,
     events: Annotated[
-        int, typer.Option(min=0, help="Clean events to generate; injected faults come on top.")
-    ] = 1000,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Clean events to generate; injected faults come on top. "
+            "Default: 1000, or no limit with --duration.",
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Stop after this many seconds.", show_default=False),
+    ] = None,
     domains: Annotated[
         str | None, _option("Comma-separated topics to emit, e.g. user,order. Default: all.")
     ] = None,
@@ -591,10 +638,12 @@ def simulate_command(
         chosen = simulator.parse_domains(domains)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--domains") from None
+    if events is None:
+        events = simulator.UNLIMITED if duration is not None else 1000
     simulation = simulator.Simulation(seed, events, chosen, duplicates, stale, poison)
     console = Console(stderr=True)
     try:
-        tally = simulator.run(simulation, console, output, bootstrap_servers, rate)
+        tally = simulator.run(simulation, console, output, bootstrap_servers, rate, duration)
     except (simulator.KafkaSinkError, OSError) as exc:
         _fail(exc)
     if console.is_terminal:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from producer_sim.sinks import JsonLinesSink, KafkaSink, KafkaSinkError, Sink, T
 from producer_sim.world import generate, parse_domains
 
 __all__ = [
+    "UNLIMITED",
     "KafkaSinkError",
     "Simulation",
     "Tally",
@@ -39,6 +42,7 @@ __all__ = [
 ]
 
 STDOUT = Path("-")
+UNLIMITED = sys.maxsize  # events, when only a duration bounds the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +96,11 @@ def run(
     output: Path | None = None,
     bootstrap_servers: str | None = None,
     rate: float = 0.0,
+    duration: float | None = None,
 ) -> Tally:
     """Write the simulation to Kafka (when `bootstrap_servers` is given) or to `output`
     (a JSON-lines file, or standard output for None or "-"); return what was written.
+    With `duration`, stop after that many seconds if the events are not all out by then.
 
     Raises KafkaSinkError when Kafka refuses or cannot take the messages.
     """
@@ -112,7 +118,8 @@ def run(
             stream = stack.enter_context(output.open("wb"))
             sink = stack.enter_context(JsonLinesSink(stream, rate=rate))
         progress = stack.enter_context(progress_bar(console))
-        task = progress.add_task("Simulating", total=simulation.events)
+        total = simulation.events if simulation.events < UNLIMITED else None
+        task = progress.add_task("Simulating", total=total)
 
         def advance(message: Message) -> None:
             if not message.injected:
@@ -120,13 +127,20 @@ def run(
 
         tally = Tally()
         try:
-            send_all(simulation.messages(), sink, advance, tally)
+            messages = simulation.messages()
+            if duration is not None:
+                messages = _until(time.monotonic() + duration, messages)
+            send_all(messages, sink, advance, tally)
         except BrokenPipeError:
             if bootstrap_servers is not None or (output is not None and output != STDOUT):
                 raise
             # The reader went away (`... | head`): stop quietly, as command-line tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return tally
+
+
+def _until(deadline: float, messages: Iterator[Message]) -> Iterator[Message]:
+    return itertools.takewhile(lambda _message: time.monotonic() < deadline, messages)
 
 
 def describe(tally: Tally, destination: str) -> str:

@@ -109,3 +109,19 @@ def test_describe_names_what_was_written() -> None:
     text = describe(tally, "out.jsonl")
     assert text.startswith(f"Wrote {tally.total} messages (100 events, ")
     assert text.endswith(" to out.jsonl.")
+
+
+def test_a_duration_bounds_the_run(tmp_path: Path) -> None:
+    by_time = tmp_path / "by_time.jsonl"
+    result = runner.invoke(
+        app, ["simulate", "--duration", "0.3", "--rate", "100", "--output", str(by_time)]
+    )
+    assert result.exit_code == 0, result.output
+    # The rate caps what 0.3 s can hold; a busy machine only makes it fewer.
+    assert 0 < len(by_time.read_bytes().splitlines()) <= 31
+    by_count = tmp_path / "by_count.jsonl"
+    result = runner.invoke(
+        app, ["simulate", "--duration", "30", "--events", "50", "--output", str(by_count)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(by_count.read_bytes().splitlines()) == 50
