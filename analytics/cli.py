@@ -21,7 +21,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from analytics import consumer, migrate
+from analytics import bench, consumer, migrate
 from analytics.broker import EmbeddedBroker
 from analytics.db import DATABASE_URL_ENV, create_engine, database_url
 from analytics.demo import DEFAULT_DEMO_DATABASE, DemoOptions, run_demo
@@ -649,6 +649,86 @@ def simulate_command(
     if console.is_terminal:
         destination = bootstrap_servers or str(output or "standard output")
         console.print(simulator.describe(tally, destination))
+
+
+@app.command("bench")
+def bench_command(
+    events: Annotated[
+        int, typer.Option(min=1, help="Simulated events of the main end-to-end run.")
+    ] = bench.DEFAULT_EVENTS,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Consumer batch size of the main run.")
+    ] = bench.DEFAULT_BATCH_SIZE,
+    batch_sizes: Annotated[
+        str, typer.Option(help="Comma-separated batch sizes of the sweep; '' skips it.")
+    ] = ",".join(map(str, bench.DEFAULT_BATCH_SIZES)),
+    sweep_events: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Events per sweep point. Default: --events / 4.", show_default=False
+        ),
+    ] = None,
+    baseline_events: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Events applied seed-style (the last ones of the stream; it is slow). "
+            f"Default: {bench.DEFAULT_BASELINE_EVENTS}, at most --events.",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            help="MySQL or MariaDB database the bench creates, migrates and empties "
+            "(its name must contain 'bench'). SQLite is not supported."
+        ),
+    ] = bench.DEFAULT_DATABASE_URL,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where bench-results.json, bench-summary.md and logs go.")
+    ] = bench.DEFAULT_OUTPUT_DIR,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = bench.DEFAULT_SEED,
+    partitions: Annotated[
+        int, typer.Option(min=1, max=64, help="Partitions per topic of the embedded broker.")
+    ] = bench.DEFAULT_PARTITIONS,
+) -> None:
+    """Measure the service end to end next to the raw ceiling and a seed-style baseline.
+
+    Same events, database and machine: the real consumer fed by the embedded broker;
+    the same rows written with plain multi-row upserts; the same events applied one
+    statement per row, one commit per event.
+    """
+    try:
+        sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            "give whole numbers, e.g. 100,500", param_hint="--batch-sizes"
+        ) from None
+    options = bench.BenchOptions(
+        events=events,
+        batch_size=batch_size,
+        batch_sizes=sizes,
+        sweep_events=sweep_events,
+        baseline_events=baseline_events,
+        database_url=database_url,
+        output_dir=output_dir,
+        seed=seed,
+        partitions=partitions,
+    )
+    console = Console(stderr=True)
+    try:
+        with Progress(console=console, disable=not console.is_terminal, transient=True) as shown:
+            results = bench.run(options, bench.RichProgress(shown))
+    except bench.BenchError as exc:
+        _fail(exc)
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    out.print(bench.methods_table(results))
+    if results["sweep"]:
+        out.print(bench.sweep_table(results))
+    typer.echo(bench.ratio_line(results))
+    for line in bench.target_lines(results):
+        typer.echo(line)
+    typer.echo(f"Wrote {output_dir / bench.RESULTS_FILE} and {output_dir / bench.SUMMARY_FILE}.")
 
 
 def describe_diff(diff: Any) -> list[str]:
