@@ -533,6 +533,9 @@ def demo_command(
     _print_demo_summary(result.database_url)
 
 
+DEMO_TOP = 5
+
+
 def _print_demo_summary(url: str) -> None:
     engine = create_engine(url)
     with engine.connect() as connection:
@@ -547,6 +550,7 @@ def _print_demo_summary(url: str) -> None:
                 dead_letters.c.error_class
             )
         ).all()
+    report = read_report(engine, top=DEMO_TOP)
     engine.dispose()
     table = Table(title="Read model")
     table.add_column("table")
@@ -555,7 +559,9 @@ def _print_demo_summary(url: str) -> None:
         table.add_row(name, str(count))
     for reason, count in sorted(reasons):
         table.add_row(f"dead_letters: {reason}", str(count))
-    Console().print(table)
+    console = Console()
+    for section in [table, *render_tables(report)]:
+        console.print(section)
     typer.echo("Next, try:")
     typer.echo(f"  analytics report --database-url {url}")
     typer.echo(f"  analytics dlq list --database-url {url}")
