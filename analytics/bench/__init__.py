@@ -1,0 +1,54 @@
+"""`analytics bench`: how fast the service is, next to what this database allows.
+
+On the same simulated events, database and machine, in one run:
+
+- **end to end** (`e2e`): the events streamed into the embedded broker and consumed by the
+  real consumer process into the database, plus a sweep over batch sizes;
+- **raw ceiling** (`raw`): the same resulting rows written with plain MySQLdb multi-row
+  upserts in large transactions — no Kafka, no validation;
+- **seed-style baseline** (`baseline`): the events applied the tutorial way — `json.loads`,
+  one statement per row, one commit per event.
+
+The three leave the same tables, which the bench checks. Results go to `bench-results.json`
+and `bench-summary.md`.
+"""
+
+from analytics.bench.database import DEFAULT_DATABASE_URL, BenchError
+from analytics.bench.report import methods_table, ratio_line, sweep_table, target_lines
+from analytics.bench.runner import (
+    DEFAULT_BASELINE_EVENTS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_EVENTS,
+    DEFAULT_OUTPUT_DIR,
+    DEFAULT_PARTITIONS,
+    DEFAULT_SEED,
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    BenchOptions,
+    Progress,
+    RichProgress,
+    run,
+)
+
+__all__ = [
+    "DEFAULT_BASELINE_EVENTS",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_BATCH_SIZES",
+    "DEFAULT_DATABASE_URL",
+    "DEFAULT_EVENTS",
+    "DEFAULT_OUTPUT_DIR",
+    "DEFAULT_PARTITIONS",
+    "DEFAULT_SEED",
+    "RESULTS_FILE",
+    "SUMMARY_FILE",
+    "BenchError",
+    "BenchOptions",
+    "Progress",
+    "RichProgress",
+    "methods_table",
+    "ratio_line",
+    "run",
+    "sweep_table",
+    "target_lines",
+]

@@ -1,0 +1,235 @@
+"""The bench's results as a table (terminal and Markdown) and one line of ratios."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+Row = list[str]
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+NOTES = """\
+- events/s and rows/s: events applied, and rows in the resulting tables (read model and
+  tombstones), per second. The three methods leave the same tables (compared row by row).
+  The seed-style baseline runs on the last events of the stream (the earlier ones are
+  applied first, untimed, by the in-process pipeline); its rows/s is its per-event rate
+  times the run's rows per event.
+- row writes/s: rows written when the events are applied one by one (every upsert,
+  update and delete of a row, variants and items included); the raw ceiling writes each
+  resulting row once.
+- end to end: from the consumer's first poll (its `partitions.assigned` log line) to its
+  last `batch.committed` line (a final partial batch, which only waited for the end of
+  the stream, is left out with its messages); batch latency is that line's `seconds`
+  (write, commit and offset commit of one batch); peak RSS is the consumer process's own
+  (`wait4`).
+- steady events/s: from the first to the last timed `batch.committed`, without the
+  consumer's start-up (offset lookups and first fetch, about half a second), which weighs
+  on short runs.
+- in-process pipeline: `process_batch` called directly, one transaction per batch, no
+  Kafka and no consumer loop.
+"""
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else _number(value)
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f} {TIMES}" if value < 10 else f"{value:.1f} {TIMES}"
+
+
+def ratio_line(results: dict[str, Any]) -> str:
+    ratios = results["ratios"]
+    return (
+        f"e2e = {ratios['e2e_vs_raw']:.2f} {TIMES} raw ceiling,"
+        f" {ratios['e2e_vs_baseline']:.1f} {TIMES} seed-style baseline"
+    )
+
+
+def target_lines(results: dict[str, Any]) -> list[str]:
+    targets = results["targets"]
+    e2e = results["e2e"]
+
+    def mark(name: str) -> str:
+        return "met" if targets[name]["met"] else "NOT met"
+
+    return [
+        f"target e2e ≥ {targets['e2e_vs_raw']['target']} {TIMES} raw:"
+        f" {targets['e2e_vs_raw']['value']:.2f} ({mark('e2e_vs_raw')})",
+        f"target e2e ≥ {targets['e2e_vs_baseline']['target']:.0f} {TIMES} baseline:"
+        f" {targets['e2e_vs_baseline']['value']:.1f} ({mark('e2e_vs_baseline')})",
+        f"target consumer peak RSS < {targets['peak_rss_mb']['target']:.0f} MB:"
+        f" {targets['peak_rss_mb']['value']:.0f} MB over all runs ({mark('peak_rss_mb')});"
+        f" batch apply p50 {e2e['batch_seconds_p50']:.3f} s,"
+        f" p99 {e2e['batch_seconds_p99']:.3f} s",
+    ]
+
+
+_METHOD_HEADERS = [
+    "method",
+    "events",
+    "seconds",
+    "events/s",
+    "rows/s",
+    "row writes/s",
+    "e2e ÷ method",
+    "notes",
+]
+
+
+def method_rows(results: dict[str, Any]) -> list[Row]:
+    e2e, raw, baseline = results["e2e"], results["raw"], results["baseline"]
+    in_process = results.get("in_process")
+    speed = e2e["events_per_second"]
+    rows = [
+        [
+            f"end to end (batch {e2e['batch_size']})",
+            _number(e2e["events"]),
+            f"{e2e['seconds']:.2f}",
+            _number(speed),
+            _number(e2e["rows_per_second"]),
+            _number(e2e["row_writes_per_second"]),
+            "",
+            f"p50 {e2e['batch_seconds_p50']:.3f} s, p99 {e2e['batch_seconds_p99']:.3f} s,"
+            f" peak RSS {e2e['peak_rss_mb']:.0f} MB",
+        ],
+        [
+            "raw ceiling",
+            _number(raw["events"]),
+            f"{raw['seconds']:.2f}",
+            _number(raw["events_per_second"]),
+            _number(raw["rows_per_second"]),
+            _number(raw["row_writes_per_second"]),
+            _ratio(speed / raw["events_per_second"]),
+            f"{raw['statements']} statements, {raw['commits']} commits",
+        ],
+    ]
+    if in_process is not None:
+        rows.append(
+            [
+                f"in-process pipeline (batch {in_process['batch_size']})",
+                _number(in_process["events"]),
+                f"{in_process['seconds']:.2f}",
+                _number(in_process["events_per_second"]),
+                "",
+                _number(in_process["row_writes_per_second"]),
+                _ratio(speed / in_process["events_per_second"]),
+                "no Kafka, no consumer loop",
+            ]
+        )
+    rows.append(
+        [
+            "seed-style baseline",
+            _number(baseline["events"]),
+            f"{baseline['seconds']:.2f}",
+            _number(baseline["events_per_second"]),
+            _number(baseline["rows_per_second"]),
+            _number(baseline["row_writes_per_second"]),
+            _ratio(speed / baseline["events_per_second"]),
+            f"last {baseline['events']:,} events; {baseline['commits']:,} commits",
+        ]
+    )
+    return rows
+
+
+_SWEEP_HEADERS = [
+    "batch size",
+    "events",
+    "seconds",
+    "events/s",
+    "rows/s",
+    "steady events/s",
+    "batch p50 s",
+    "batch p99 s",
+    "peak RSS MB",
+]
+
+
+def sweep_rows(results: dict[str, Any]) -> list[Row]:
+    return [
+        [
+            str(point["batch_size"]),
+            _number(point["events"]),
+            f"{point['seconds']:.2f}",
+            _number(point["events_per_second"]),
+            _number(point["rows_per_second"]),
+            _optional(point["steady_events_per_second"]),
+            f"{point['batch_seconds_p50']:.3f}",
+            f"{point['batch_seconds_p99']:.3f}",
+            f"{point['peak_rss_mb']:.0f}",
+        ]
+        for point in results["sweep"]
+    ]
+
+
+def _numeric(position: int, header: str) -> bool:
+    return position > 0 and header != "notes"
+
+
+def _rich(title: str, headers: list[str], rows: list[Row]) -> Table:
+    table = Table(title=title)
+    for position, header in enumerate(headers):
+        table.add_column(header, justify="right" if _numeric(position, header) else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def methods_table(results: dict[str, Any]) -> Table:
+    tables = results["tables"]
+    title = (
+        f"{results['settings']['events']:,} events → {tables['rows']:,} rows"
+        f" ({results['environment']['server']}, {results['environment']['cpus']} CPUs)"
+    )
+    return _rich(title, _METHOD_HEADERS, method_rows(results))
+
+
+def sweep_table(results: dict[str, Any]) -> Table:
+    events = results["settings"]["sweep_events"]
+    return _rich(
+        f"End to end by batch size ({events:,} events each)", _SWEEP_HEADERS, sweep_rows(results)
+    )
+
+
+def _markdown_table(headers: list[str], rows: list[Row]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |"]
+    lines.append(
+        "|"
+        + "|".join("---:" if _numeric(*column) else "---" for column in enumerate(headers))
+        + "|"
+    )
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    environment, settings = results["environment"], results["settings"]
+    lines = [
+        "# analytics bench",
+        "",
+        f"{results['started_at']} · {environment['database']} · {environment['server']} ·"
+        f" {environment['cpus']} CPUs · Python {environment['python']} ·"
+        f" {settings['events']:,} events (seed {settings['seed']}) →"
+        f" {results['tables']['rows']:,} rows",
+        "",
+        f"**{ratio_line(results)}**",
+        "",
+        *_markdown_table(_METHOD_HEADERS, method_rows(results)),
+        "",
+        *(f"- {line}" for line in target_lines(results)),
+        "",
+    ]
+    if results["sweep"]:
+        lines += [
+            f"## End to end by batch size ({settings['sweep_events']:,} events each)",
+            "",
+            *_markdown_table(_SWEEP_HEADERS, sweep_rows(results)),
+            "",
+        ]
+    lines += ["## Definitions", "", NOTES]
+    return "\n".join(lines)

@@ -1,0 +1,468 @@
+"""One bench run: every method on the same events, database and machine, then the report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.progress import Progress as RichProgressDisplay
+from rich.progress import TaskID
+
+from analytics.bench import baseline, e2e, raw, report
+from analytics.bench.database import (
+    DEFAULT_DATABASE_URL,
+    BenchError,
+    Snapshot,
+    bench_url,
+    connection_to,
+    empty,
+    prepare,
+    require_same,
+    shown,
+    snapshot,
+)
+from analytics.bench.spool import Spool, SpooledMessage
+from analytics.db import create_engine
+from analytics.deadletters import Source
+from analytics.pipeline import process_batch
+from analytics.settings import ConsumerSettings
+
+DEFAULT_EVENTS = 100_000
+DEFAULT_BATCH_SIZE: int = ConsumerSettings.model_fields["batch_size"].default
+DEFAULT_BATCH_SIZES = (100, 500, 2000, 5000)
+DEFAULT_BASELINE_EVENTS = 5000
+DEFAULT_PARTITIONS = 16
+DEFAULT_SEED = 42
+DEFAULT_OUTPUT_DIR = Path("analytics-data/bench")
+RESULTS_FILE = "bench-results.json"
+SUMMARY_FILE = "bench-summary.md"
+
+TARGET_VS_RAW = 0.7
+TARGET_VS_BASELINE = 10.0
+TARGET_RSS_MB = 300.0
+
+
+class Progress(Protocol):
+    """Where the run reports what it is doing (a progress bar, or nothing)."""
+
+    def phase(self, description: str, total: int) -> None: ...
+
+    def update(self, completed: int) -> None: ...
+
+
+class Quiet:
+    def phase(self, description: str, total: int) -> None:
+        return None
+
+    def update(self, completed: int) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    events: int = DEFAULT_EVENTS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    sweep_events: int | None = None  # default: a quarter of `events`
+    baseline_events: int | None = None  # default: DEFAULT_BASELINE_EVENTS or fewer
+    database_url: str = DEFAULT_DATABASE_URL
+    output_dir: Path = DEFAULT_OUTPUT_DIR
+    seed: int = DEFAULT_SEED
+    partitions: int = DEFAULT_PARTITIONS
+
+    @property
+    def sweep_count(self) -> int:
+        return self.sweep_events or max(1, self.events // 4)
+
+    @property
+    def baseline_count(self) -> int:
+        return min(self.events, self.baseline_events or DEFAULT_BASELINE_EVENTS)
+
+    def check(self) -> None:
+        if self.events < 1:
+            raise BenchError("--events must be at least 1")
+        if self.batch_size < 1 or any(size < 1 for size in self.batch_sizes):
+            raise BenchError("batch sizes must be at least 1")
+        if not 1 <= self.sweep_count <= self.events:
+            raise BenchError("--sweep-events must be between 1 and --events")
+        if self.baseline_events is not None and self.baseline_events < 1:
+            raise BenchError("--baseline-events must be at least 1")
+        if not 1 <= self.partitions <= 64:
+            raise BenchError("--partitions must be between 1 and 64")
+
+
+@dataclass
+class _RowWrites:
+    """Rows written when the events are applied one by one, counted at a few prefixes."""
+
+    at: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def count(cls, values: Iterable[bytes], marks: Iterable[int]) -> _RowWrites:
+        wanted = set(marks)
+        counts = cls()
+        total = 0
+        for number, value in enumerate(values, start=1):
+            total += baseline.row_writes(baseline.statements_for(value))
+            if number in wanted:
+                counts.at[number] = total
+        counts.at[0] = 0
+        return counts
+
+
+def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, Any]:
+    """Run every method, write the JSON results and the Markdown summary, return the results."""
+    options.check()
+    shown_progress = progress or Quiet()
+    url = bench_url(options.database_url)
+    database_url = url.render_as_string(hide_password=False)
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    shown_progress.phase("Preparing the database", 1)
+    server = prepare(url)
+    output_dir = options.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    count, sweep_count, baseline_count = options.events, options.sweep_count, options.baseline_count
+    prefix = count - baseline_count
+
+    with tempfile.TemporaryDirectory(prefix="analytics-bench-") as scratch:
+        shown_progress.phase("Generating events", count)
+        spool = Spool.generate(
+            Path(scratch) / "events.spool", options.seed, count, shown_progress.update
+        )
+        shown_progress.phase("Counting row writes", count)
+        writes = _RowWrites.count(
+            (message.value for message in spool.read()), (count, sweep_count, prefix)
+        )
+
+        main = _e2e(spool, count, options.batch_size, database_url, options, shown_progress)
+        with connection_to(url) as connection:
+            reference = snapshot(connection)
+            if reference.dead_letters:
+                raise BenchError(
+                    f"the clean simulated stream left {reference.dead_letters} dead letters;"
+                    f" see {main.log_path}"
+                )
+            shown_progress.phase("Raw ceiling: reading rows back", 1)
+            tables = raw.read_back(connection)
+            empty(connection)
+            shown_progress.phase("Raw ceiling", reference.rows)
+            raw_result = raw.write(connection, tables, shown_progress.update)
+            del tables
+            require_same(reference, snapshot(connection), "the raw ceiling")
+            empty(connection)
+
+        in_process = _in_process(
+            spool.read(0, prefix), prefix, options.batch_size, database_url, shown_progress
+        )
+        with connection_to(url) as connection:
+            shown_progress.phase("Seed-style baseline", baseline_count)
+            baseline_result = baseline.run(
+                connection,
+                (message.value for message in spool.read(prefix, count)),
+                shown_progress.update,
+            )
+            require_same(reference, snapshot(connection), "the seed-style baseline")
+
+        sweep: list[tuple[e2e.E2EResult, Snapshot]] = []
+        for size in options.batch_sizes:
+            with connection_to(url) as connection:
+                empty(connection)
+            result = _e2e(spool, sweep_count, size, database_url, options, shown_progress)
+            with connection_to(url) as connection:
+                sweep.append((result, snapshot(connection)))
+        for _result, tables_after in sweep[1:]:
+            require_same(sweep[0][1], tables_after, "a batch-size sweep point")
+
+    results = _results(
+        options=options,
+        database=shown(url),
+        server=server,
+        started_at=started_at,
+        wall_seconds=time.perf_counter() - started,
+        reference=reference,
+        writes=writes,
+        main=main,
+        raw_result=raw_result,
+        in_process=in_process,
+        baseline_result=baseline_result,
+        sweep=sweep,
+    )
+    (output_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+    (output_dir / SUMMARY_FILE).write_text(report.markdown(results))
+    return results
+
+
+def _e2e(
+    spool: Spool,
+    count: int,
+    batch_size: int,
+    database_url: str,
+    options: BenchOptions,
+    progress: Progress,
+) -> e2e.E2EResult:
+    progress.phase(f"End to end, batch size {batch_size}", count)
+    log_path = options.output_dir / "logs" / f"consumer-batch-{batch_size}-events-{count}.log"
+    return e2e.run(
+        spool.read(0, count),
+        count,
+        spool.average_size,
+        batch_size,
+        database_url,
+        log_path,
+        options.partitions,
+        progress.update,
+    )
+
+
+@dataclass(frozen=True)
+class _InProcess:
+    events: int
+    batch_size: int
+    seconds: float
+
+
+def _in_process(
+    messages: Iterable[SpooledMessage],
+    count: int,
+    batch_size: int,
+    database_url: str,
+    progress: Progress,
+) -> _InProcess | None:
+    """The service's batch pipeline called directly (no Kafka, no consumer loop) on the
+    events the baseline skips, which leaves the tables as the baseline expects them."""
+    if count == 0:
+        return None
+    progress.phase("In-process pipeline", count)
+    sources = (
+        Source(message.topic, 0, offset, message.key, message.value)
+        for offset, message in enumerate(messages)
+    )
+    engine = create_engine(database_url)
+    now = datetime(2025, 1, 1)
+    seconds = 0.0
+    done = 0
+    try:
+        while batch := list(islice(sources, batch_size)):
+            started = time.perf_counter()  # reading the spool is not the pipeline's work
+            with engine.begin() as connection:
+                outcome = process_batch(connection, batch, now)
+            seconds += time.perf_counter() - started
+            if outcome.dead_letters:
+                raise BenchError("the in-process pipeline dead-lettered clean events")
+            done += len(batch)
+            progress.update(done)
+    finally:
+        engine.dispose()
+    return _InProcess(count, batch_size, seconds)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile (`share` in 0..1) of `values`."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = max(1, min(len(ordered), math.ceil(share * len(ordered))))
+    return ordered[rank - 1]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _rate(amount: float, seconds: float) -> float:
+    return round(amount / seconds, 1) if seconds > 0 else 0.0
+
+
+def _e2e_entry(
+    result: e2e.E2EResult, rows: int, row_writes: int, tables_match: bool | None = None
+) -> dict[str, Any]:
+    apply_seconds = [batch.seconds for batch in result.batches]
+    speed = result.events_per_second
+    entry: dict[str, Any] = {
+        "events": result.events,
+        "rows": rows,
+        "row_writes": row_writes,
+        "timed_events": result.timed_events,
+        "seconds": round(result.seconds, 3),
+        "events_per_second": round(speed, 1),
+        "rows_per_second": round(speed * rows / result.events, 1),
+        "row_writes_per_second": round(speed * row_writes / result.events, 1),
+        "steady_events_per_second": _round(result.steady_events_per_second),
+        "batch_size": result.batch_size,
+        "batches": len(result.batches),
+        "batch_seconds_p50": percentile(apply_seconds, 0.50),
+        "batch_seconds_p99": percentile(apply_seconds, 0.99),
+        "batch_seconds_max": max(apply_seconds),
+        "peak_rss_mb": round(result.peak_rss_mb, 1),
+        "rss_samples": _thin([[s.committed, s.rss_mb] for s in result.rss_samples], 20),
+        "applied": result.applied,
+        "stale": result.stale,
+        "dead_lettered": result.dead_lettered,
+        "min_backlog_messages": result.min_backlog,
+        "partitions_per_topic": result.partitions,
+        "consumer_log": str(result.log_path),
+    }
+    if tables_match is not None:
+        entry["tables_match"] = tables_match
+    return entry
+
+
+def _thin(items: list[list[Any]], most: int) -> list[list[Any]]:
+    if len(items) <= most:
+        return items
+    step = (len(items) - 1) / (most - 1)
+    return [items[round(index * step)] for index in range(most)]
+
+
+def _results(
+    *,
+    options: BenchOptions,
+    database: str,
+    server: str,
+    started_at: datetime,
+    wall_seconds: float,
+    reference: Snapshot,
+    writes: _RowWrites,
+    main: e2e.E2EResult,
+    raw_result: raw.RawResult,
+    in_process: _InProcess | None,
+    baseline_result: baseline.BaselineResult,
+    sweep: list[tuple[e2e.E2EResult, Snapshot]],
+) -> dict[str, Any]:
+    count, rows = options.events, reference.rows
+    end_to_end = _e2e_entry(main, rows, writes.at[count])
+    end_to_end["timing"] = (
+        "consumer log: partitions.assigned (first poll) to the last batch.committed"
+        " (logged after the offsets commit); a final partial batch, which only waited for"
+        " the end of the stream, is left out with its messages"
+    )
+    raw_entry = {
+        "events": count,
+        "rows": raw_result.rows,
+        "row_writes": raw_result.rows,
+        "seconds": round(raw_result.seconds, 3),
+        "events_per_second": _rate(count, raw_result.seconds),
+        "rows_per_second": _rate(raw_result.rows, raw_result.seconds),
+        "row_writes_per_second": _rate(raw_result.rows, raw_result.seconds),
+        "statements": raw_result.statements,
+        "commits": raw_result.commits,
+        "tables_match": True,
+        "timing": "measured around the writes (rows read back beforehand)",
+    }
+    baseline_events = baseline_result.events
+    baseline_eps = _rate(baseline_events, baseline_result.seconds)
+    baseline_entry = {
+        "events": baseline_events,
+        "prepared_events": count - baseline_events,
+        "rows": rows,
+        "row_writes": baseline_result.row_writes,
+        "seconds": round(baseline_result.seconds, 3),
+        "events_per_second": baseline_eps,
+        "rows_per_second": round(baseline_eps * rows / count, 1),
+        "row_writes_per_second": _rate(baseline_result.row_writes, baseline_result.seconds),
+        "statements": baseline_result.statements,
+        "commits": baseline_result.commits,
+        "tables_match": True,
+        "timing": "measured around the statements and commits of its events",
+    }
+    in_process_entry = None
+    if in_process is not None:
+        prefix_writes = writes.at[count - baseline_events]
+        in_process_entry = {
+            "events": in_process.events,
+            "batch_size": in_process.batch_size,
+            "row_writes": prefix_writes,
+            "seconds": round(in_process.seconds, 3),
+            "events_per_second": _rate(in_process.events, in_process.seconds),
+            "row_writes_per_second": _rate(prefix_writes, in_process.seconds),
+        }
+    sweep_entries = []
+    sweep_reference = sweep[0][1] if sweep else None
+    for result, tables_after in sweep:
+        assert sweep_reference is not None
+        sweep_entries.append(
+            _e2e_entry(
+                result,
+                tables_after.rows,
+                writes.at[result.events],
+                not sweep_reference.differences(tables_after),
+            )
+        )
+    vs_raw = end_to_end["events_per_second"] / raw_entry["events_per_second"]
+    vs_baseline = end_to_end["events_per_second"] / baseline_eps
+    peak_rss = max([main.peak_rss_mb, *(result.peak_rss_mb for result, _ in sweep)])
+    return {
+        "schema_version": 1,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "wall_seconds": round(wall_seconds, 1),
+        "environment": {
+            "database": database,
+            "server": server,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {
+            "events": count,
+            "batch_size": options.batch_size,
+            "batch_sizes": list(options.batch_sizes),
+            "sweep_events": options.sweep_count,
+            "baseline_events": baseline_events,
+            "seed": options.seed,
+            "partitions_per_topic": options.partitions,
+            "raw_statement_bytes": raw.STATEMENT_BYTES,
+            "raw_rows_per_commit": raw.ROWS_PER_COMMIT,
+        },
+        "tables": {"rows": rows, "per_table": reference.counts},
+        "e2e": end_to_end,
+        "raw": raw_entry,
+        "baseline": baseline_entry,
+        "in_process": in_process_entry,
+        "ratios": {"e2e_vs_raw": round(vs_raw, 3), "e2e_vs_baseline": round(vs_baseline, 2)},
+        "targets": {
+            "e2e_vs_raw": {
+                "target": TARGET_VS_RAW,
+                "value": round(vs_raw, 3),
+                "met": vs_raw >= TARGET_VS_RAW,
+            },
+            "e2e_vs_baseline": {
+                "target": TARGET_VS_BASELINE,
+                "value": round(vs_baseline, 2),
+                "met": vs_baseline >= TARGET_VS_BASELINE,
+            },
+            "peak_rss_mb": {
+                "target": TARGET_RSS_MB,
+                "value": round(peak_rss, 1),
+                "met": peak_rss < TARGET_RSS_MB,
+            },
+        },
+        "sweep": sweep_entries,
+    }
+
+
+class RichProgress:
+    """Shows each phase of the run as one bar of a `rich.progress.Progress`."""
+
+    def __init__(self, progress: RichProgressDisplay) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def phase(self, description: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(description, total=total)
+
+    def update(self, completed: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=completed)
