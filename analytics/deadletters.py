@@ -65,25 +65,29 @@ def redact(raw: bytes | None) -> bytes | None:
     if raw is None or _SECRET_KEY.search(raw) is None:
         return raw
     document = _parse(raw)
-    if document is _UNPARSEABLE:
-        match = _SECRET_KEY.search(raw)
-        assert match is not None
-        return raw[: match.start()] + f"[{REDACTED}: the rest of this unparseable message]".encode()
-    # ASCII escapes keep any lone surrogate the JSON spelled out storable.
-    return json.dumps(_redacted(document)).encode()
+    if document is not _UNPARSEABLE:
+        try:
+            # ASCII escapes keep any lone surrogate the JSON spelled out storable.
+            return json.dumps(_redacted(document)).encode()
+        except RecursionError:
+            pass  # nested too deep to walk: cut it like an unparseable message
+    match = _SECRET_KEY.search(raw)
+    assert match is not None
+    return raw[: match.start()] + f"[{REDACTED}: the rest of this message]".encode()
 
 
 _UNPARSEABLE = object()
 
 
 def _parse(raw: bytes) -> Any:
-    """The JSON document in `raw`, if it is strict UTF-8 JSON; else _UNPARSEABLE.
+    """The JSON document in `raw`, if it is strict UTF-8 JSON nested within Python's
+    recursion limit; else _UNPARSEABLE.
 
     json.loads(bytes) would accept encoded surrogates, which no database can store.
     """
     try:
         return json.loads(raw.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return _UNPARSEABLE
 
 

@@ -95,3 +95,24 @@ def test_encoded_surrogates_and_escaped_ones_are_stored_safely(engine: sa.Engine
         ).all()
     assert [row.event_type for row in stored] == [None, None]
     assert all(HASH.encode() not in row.raw_value for row in stored)
+
+
+def test_messages_nested_beyond_the_recursion_limit_are_stored_safely(engine: sa.Engine) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    secret = b'{"password_hash": "' + HASH.encode() + b'", "x": ' + b"[" * 600 + b"]" * 600 + b"}"
+    letters = [
+        DeadLetter(Source("user", 0, n, None, raw), InvalidEvent(Reason.UNDECODABLE, "deep"))
+        for n, raw in enumerate([deep, secret])
+    ]
+    with engine.begin() as connection:
+        record(connection, letters, datetime(2025, 1, 1))
+    with engine.connect() as connection:
+        stored = (
+            connection.execute(
+                sa.select(dead_letters.c.raw_value).order_by(dead_letters.c.kafka_offset)
+            )
+            .scalars()
+            .all()
+        )
+    assert stored[0] == deep
+    assert HASH.encode() not in stored[1]

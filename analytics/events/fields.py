@@ -16,7 +16,7 @@ INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 TEXT_MAX_BYTES = 65_535  # MySQL TEXT holds 64 KiB of UTF-8, not 64 Ki characters
 MIN_YEAR, MAX_YEAR = 1000, 9999  # the documented MySQL DATETIME range
-MAX_JSON_DEPTH = 100  # MySQL refuses deeper JSON documents
+MAX_JSON_NESTING = 31  # MariaDB's JSON check refuses deeper documents (MySQL's limit is 100)
 
 JsonValueT = TypeVar("JsonValueT", bound=JsonValue)
 
@@ -61,22 +61,19 @@ def _utc(value: datetime) -> datetime:
 
 
 def _storable_json(value: JsonValueT) -> JsonValueT:
-    """JSON columns reject NaN/Infinity and (on MySQL) documents nested deeper than 100."""
-    _check_json(value, depth=1)
+    """JSON columns take no NaN/Infinity, and MariaDB no more than 31 nested containers."""
+    _check_json(value, enclosing=0)
     return value
 
 
-def _check_json(value: JsonValue, depth: int) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, float) and not math.isfinite(value):
+def _check_json(value: JsonValue, enclosing: int) -> None:
+    if isinstance(value, list | dict):
+        if enclosing >= MAX_JSON_NESTING:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_NESTING} arrays/objects")
+        for item in value if isinstance(value, list) else value.values():
+            _check_json(item, enclosing + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("JSON numbers must be finite (no NaN or Infinity)")
-    if isinstance(value, list):
-        for item in value:
-            _check_json(item, depth + 1)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _check_json(item, depth + 1)
 
 
 Text = Annotated[str, AfterValidator(_text_fits)]

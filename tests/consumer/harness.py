@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +24,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from analytics import offsets
 from analytics.consumer import source_of
 from analytics.deadletters import Source
+from analytics.errors import InvalidEvent
 from analytics.events import TOPICS
-from analytics.pipeline import process_batch
-from analytics.schema import metadata
+from analytics.mapping import map_event
+from analytics.pipeline import decode_message, process_batch
+from analytics.schema import dead_letters, metadata, tombstones
 from producer_sim import generate, inject_faults
 from tests.conftest import empty_tables
 
@@ -114,6 +116,10 @@ class ConsumerProcess:
             return self.wait()
         return self.wait()
 
+    def count(self, event: str) -> int:
+        """How many structured log lines name `event` (e.g. "batch.committed")."""
+        return sum(line["event"] == event for line in self.log_events())
+
 
 def end_offsets(bootstrap: str) -> dict[tuple[str, int], int]:
     return offsets.end_offsets(bootstrap, TOPICS)
@@ -164,7 +170,7 @@ def all_messages(bootstrap: str) -> list[Source]:
         client.assign([TopicPartition(t, p, 0) for (t, p), end in ends.items() if end > 0])
         remaining = sum(ends.values())
         while remaining:
-            for message in client.consume(1000, timeout=5):
+            for message in client.consume(min(1000, remaining), timeout=5):
                 assert message.error() is None, message.error()
                 messages.append(source_of(message))
                 remaining -= 1
@@ -199,3 +205,55 @@ def simulated_stream(
     )
     records = [Record(m.topic, m.key, m.value) for m in messages]
     return records, sum(m.poison is not None for m in messages)
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, describe: Callable[[], str] | str = ""
+) -> None:
+    """Poll `condition` until it holds; fail with `describe` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            detail = describe() if callable(describe) else describe
+            raise AssertionError(f"timed out after {timeout}s {detail}".rstrip())
+        time.sleep(0.05)
+
+
+def effect_is_stored(connection: sa.Connection, message: Source) -> bool:
+    """The message's effect is in the database: its dead letter, or its entity's version
+    (row or tombstone) at least as new as the event."""
+    letter = connection.execute(
+        sa.select(dead_letters.c.id).where(
+            dead_letters.c.topic == message.topic,
+            dead_letters.c.kafka_partition == message.partition,
+            dead_letters.c.kafka_offset == message.offset,
+        )
+    ).first()
+    if letter is not None:
+        return True
+    try:
+        change = map_event(decode_message(message))
+    except InvalidEvent:
+        return False
+    (key,) = change.table.primary_key.columns
+    version = connection.execute(
+        sa.select(change.table.c.event_timestamp).where(key == change.entity_id)
+    ).scalar()
+    deleted = connection.execute(
+        sa.select(tombstones.c.deleted_at).where(
+            tombstones.c.entity_table == change.table.name,
+            tombstones.c.entity_id == change.entity_id,
+        )
+    ).scalar()
+    return any(stamp is not None and stamp >= change.timestamp for stamp in (version, deleted))
+
+
+def dead_letter_coordinates(engine: sa.Engine) -> set[tuple[str, int, int]]:
+    """(topic, partition, offset) of every dead letter."""
+    with engine.connect() as connection:
+        found = connection.execute(
+            sa.select(
+                dead_letters.c.topic, dead_letters.c.kafka_partition, dead_letters.c.kafka_offset
+            )
+        ).all()
+    return {(topic, partition, offset) for topic, partition, offset in found}

@@ -9,15 +9,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from analytics.broker import EmbeddedBroker
-from analytics.deadletters import Source
-from analytics.errors import InvalidEvent
-from analytics.mapping import map_event
-from analytics.pipeline import decode_message
-from analytics.schema import dead_letters, tombstones
 from tests.consumer.harness import (
     ConsumerProcess,
     all_messages,
     committed_offsets,
+    effect_is_stored,
     produce,
     reference_contents,
     simulated_stream,
@@ -26,35 +22,6 @@ from tests.consumer.harness import (
 )
 
 KILLS = 6
-
-
-def effect_is_stored(connection: sa.Connection, message: Source) -> bool:
-    """The message's effect is in the database: its dead letter, or its entity's version
-    (row or tombstone) at least as new as the event."""
-    letter = connection.execute(
-        sa.select(dead_letters.c.id).where(
-            dead_letters.c.topic == message.topic,
-            dead_letters.c.kafka_partition == message.partition,
-            dead_letters.c.kafka_offset == message.offset,
-        )
-    ).first()
-    if letter is not None:
-        return True
-    try:
-        change = map_event(decode_message(message))
-    except InvalidEvent:
-        return False
-    (key,) = change.table.primary_key.columns
-    version = connection.execute(
-        sa.select(change.table.c.event_timestamp).where(key == change.entity_id)
-    ).scalar()
-    deleted = connection.execute(
-        sa.select(tombstones.c.deleted_at).where(
-            tombstones.c.entity_table == change.table.name,
-            tombstones.c.entity_id == change.entity_id,
-        )
-    ).scalar()
-    return any(stamp is not None and stamp >= change.timestamp for stamp in (version, deleted))
 
 
 def batches_committed(consumer: ConsumerProcess) -> int:

@@ -19,6 +19,7 @@ from analytics.schema import (
     metadata,
     order_items,
     orders,
+    posts,
     product_variants,
     products,
     suppliers,
@@ -374,3 +375,12 @@ def test_a_batch_goes_to_the_server_as_a_few_multi_row_statements(engine: sa.Eng
     assert 1 <= len(writes) <= 2
     assert len(statements) <= 10
     assert len(rows(engine, users)) == 1500
+
+
+def test_json_at_the_nesting_limit_is_stored(engine: sa.Engine) -> None:
+    media: Any = "leaf"
+    for _ in range(31):
+        media = [media]
+    post = envelope("post.created", "1235c340b049ec373f63d83b", "2025-01-15T10:00:00Z", media=media)
+    assert run(engine, event_from(post)).applied == [0]
+    assert one(engine, posts)["media_json"] == media
