@@ -25,15 +25,20 @@ def _partitions(client: Consumer, topics: Sequence[str]) -> list[TopicPartition]
     return found
 
 
-def end_offsets(bootstrap_servers: str, topics: Sequence[str]) -> dict[Partition, int]:
+def watermarks(bootstrap_servers: str, topics: Sequence[str]) -> dict[Partition, tuple[int, int]]:
+    """(first retained offset, end offset) of every partition of `topics`."""
     client = _client(bootstrap_servers, "offsets-reader")
     try:
         return {
-            (tp.topic, tp.partition): client.get_watermark_offsets(tp, timeout=TIMEOUT_SECONDS)[1]
+            (tp.topic, tp.partition): client.get_watermark_offsets(tp, timeout=TIMEOUT_SECONDS)
             for tp in _partitions(client, topics)
         }
     finally:
         client.close()
+
+
+def end_offsets(bootstrap_servers: str, topics: Sequence[str]) -> dict[Partition, int]:
+    return {key: end for key, (_start, end) in watermarks(bootstrap_servers, topics).items()}
 
 
 def committed_offsets(

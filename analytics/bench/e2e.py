@@ -29,8 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
+from analytics import offsets
 from analytics.bench.database import BenchError
 from analytics.bench.spool import SpooledMessage
 from analytics.broker import EmbeddedBroker
@@ -296,20 +297,13 @@ def _reap(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]
         time.sleep(_POLL_SECONDS)
 
 
-def _low_watermarks(bootstrap: str, partitions: int) -> dict[str, int]:
-    client = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{GROUP_ID}-inspector"})
-    try:
-        lows: dict[str, int] = {}
-        for topic in TOPICS:
-            for partition in range(partitions):
-                low, _high = client.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10
-                )
-                if low > 0:
-                    lows[f"{topic}[{partition}]"] = low
-        return lows
-    finally:
-        client.close()
+def _low_watermarks(bootstrap: str) -> dict[str, int]:
+    """Partitions whose oldest messages the broker has already dropped."""
+    return {
+        f"{topic}[{partition}]": low
+        for (topic, partition), (low, _end) in offsets.watermarks(bootstrap, TOPICS).items()
+        if low > 0
+    }
 
 
 def run(
@@ -431,7 +425,7 @@ def _watch(
         if feeder.error is not None:
             raise BenchError(f"producing to the embedded broker failed: {feeder.error}")
         if time.monotonic() - progressed > STALL_SECONDS:
-            lows = _low_watermarks(bootstrap, partitions)
+            lows = _low_watermarks(bootstrap)
             lost = f"; the broker dropped the start of {lows}" if lows else ""
             raise BenchError(
                 f"no progress for {STALL_SECONDS:.0f}s at {tail.committed}/{count}"

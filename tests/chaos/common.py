@@ -23,14 +23,15 @@ from typing import Any, TypeVar
 import confluent_kafka
 import sqlalchemy as sa
 
+from analytics import offsets
 from analytics.deadletters import Source
+from analytics.events import TOPICS
 from producer_sim import Resend, generate, inject_faults
 from tests.consumer.harness import (
     Record,
     all_messages,
     dead_letter_coordinates,
     effect_is_stored,
-    end_offsets,
     reference_contents,
     table_contents,
 )
@@ -91,16 +92,11 @@ def faulty_stream(
 
 def assert_retained(bootstrap: str) -> None:
     """The broker still holds every message produced (it keeps about 5 MB per partition)."""
-    client = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "retention"})
-    dropped: dict[tuple[str, int], int] = {}
-    try:
-        for topic, partition in end_offsets(bootstrap):
-            where = confluent_kafka.TopicPartition(topic, partition)
-            low, _high = client.get_watermark_offsets(where, timeout=10)
-            if low > 0:
-                dropped[topic, partition] = low
-    finally:
-        client.close()
+    dropped = {
+        partition: low
+        for partition, (low, _end) in offsets.watermarks(bootstrap, TOPICS).items()
+        if low > 0
+    }
     assert not dropped, f"the broker dropped the oldest messages of {dropped}"
 
 
