@@ -7,9 +7,10 @@ The result is the same as applying the events one by one in order:
 2. Walk the events in order against that state: an event older than its entity's version
    is stale and skipped; one that cannot apply (delete of an unknown row, a unique key
    owned by another entity) is rejected with its reason; the rest are accepted.
-3. Write the accepted changes in rounds: round k holds each entity's k-th change. Changes
-   to different entities commute, so each round goes out as one multi-row statement per
-   table and operation, parents before children.
+3. Fold each entity's accepted changes into as few as have the same effect (usually one;
+   see `combine`), then write them in rounds: round k holds each entity's k-th change.
+   Changes to different entities commute, so each round goes out as one multi-row
+   statement per table and operation, parents before children.
 
 If the server still refuses a row (a data error the models did not foresee), the batch is
 rolled back to its savepoint and replayed one event at a time, each in its own savepoint,
@@ -27,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics.dal import statements
+from analytics.dal.combine import combine
 from analytics.db import is_data_error
 from analytics.errors import InvalidEvent, Reason
 from analytics.events import Event
@@ -93,8 +95,7 @@ def describe_database_error(exc: sa.exc.DBAPIError) -> str:
 def _apply_changes(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
     state = _State.load(connection, changes)
     result = ApplyResult()
-    rounds: list[list[Change]] = []
-    accepted_per_entity: dict[tuple[str, str], int] = defaultdict(int)
+    accepted: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for index, change in enumerate(changes):
         verdict = state.decide(change)
         if isinstance(verdict, InvalidEvent):
@@ -103,16 +104,28 @@ def _apply_changes(connection: sa.Connection, changes: Sequence[Change]) -> Appl
         if verdict is _STALE:
             result.stale.append(index)
             continue
-        key = (change.table.name, change.entity_id)
-        position = accepted_per_entity[key]
-        accepted_per_entity[key] += 1
-        if position == len(rounds):
-            rounds.append([])
-        rounds[position].append(change)
+        _add_combined(accepted[change.table.name, change.entity_id], change)
         result.applied.append(index)
-    for round_changes in rounds:
+    for round_changes in _rounds(list(accepted.values())):
         _write_round(connection, [op for change in round_changes for op in change.ops])
     return result
+
+
+def _add_combined(entity_changes: list[Change], change: Change) -> None:
+    combined = combine(entity_changes[-1], change) if entity_changes else None
+    if combined is None:
+        entity_changes.append(change)
+    else:
+        entity_changes[-1] = combined
+
+
+def _rounds(per_entity: list[list[Change]]) -> list[list[Change]]:
+    """Round k holds each entity's k-th change: within a round no two touch one entity."""
+    depth = max(map(len, per_entity), default=0)
+    return [
+        [changes[position] for changes in per_entity if position < len(changes)]
+        for position in range(depth)
+    ]
 
 
 _STALE = object()
