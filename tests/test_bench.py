@@ -72,6 +72,9 @@ def test_small_run_reports_every_method_on_the_same_tables(bench_url: str, tmp_p
     assert e2e["events"] == raw["events"] == 600
     assert baseline["events"] == 100
     assert baseline["prepared_events"] == 500
+    assert results["decode_only"]["events"] == 600
+    assert _positive(results["decode_only"]["events_per_second"])
+    assert "decoding and mapping only" in summary
 
     # One stream, three ways of writing it, the same tables.
     rows = results["tables"]["rows"]

@@ -28,6 +28,8 @@ NOTES = """\
   on short runs.
 - in-process pipeline: `process_batch` called directly, one transaction per batch, no
   Kafka and no consumer loop.
+- decoding and mapping only: every event parsed, validated and mapped to its row changes
+  in one process with no database; the end-to-end time can never drop below it.
 """
 
 
@@ -120,6 +122,20 @@ def method_rows(results: dict[str, Any]) -> list[Row]:
                 _number(in_process["row_writes_per_second"]),
                 _ratio(speed / in_process["events_per_second"]),
                 "no Kafka, no consumer loop",
+            ]
+        )
+    decode_only = results.get("decode_only")
+    if decode_only is not None:
+        rows.append(
+            [
+                "decoding and mapping only",
+                _number(decode_only["events"]),
+                f"{decode_only['seconds']:.2f}",
+                _number(decode_only["events_per_second"]),
+                "",
+                "",
+                _ratio(speed / decode_only["events_per_second"]),
+                "parse, validate, map; no database: the service's floor",
             ]
         )
     rows.append(

@@ -34,6 +34,8 @@ from analytics.bench.database import (
 from analytics.bench.spool import Spool, SpooledMessage
 from analytics.db import create_engine
 from analytics.deadletters import Source
+from analytics.events import decode_event
+from analytics.mapping import map_event
 from analytics.pipeline import process_batch
 from analytics.settings import ConsumerSettings
 
@@ -145,6 +147,9 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
             (message.value for message in spool.read()), (count, sweep_count, prefix)
         )
 
+        shown_progress.phase("Decoding and mapping only", count)
+        decode_seconds = _decode_and_map(spool.read(0, count))
+
         main = _e2e(spool, count, options.batch_size, database_url, options, shown_progress)
         with connection_to(url) as connection:
             reference = snapshot(connection)
@@ -195,6 +200,7 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
         main=main,
         raw_result=raw_result,
         in_process=in_process,
+        decode_seconds=decode_seconds,
         baseline_result=baseline_result,
         sweep=sweep,
     )
@@ -267,6 +273,16 @@ def _in_process(
     return _InProcess(count, batch_size, seconds)
 
 
+def _decode_and_map(messages: Iterable[SpooledMessage]) -> float:
+    """Seconds to decode, validate and map the events with no database: work the service
+    does for every event before it writes anything, so end to end cannot be faster."""
+    values = [message.value for message in messages]
+    started = time.perf_counter()
+    for value in values:
+        map_event(decode_event(value))
+    return time.perf_counter() - started
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     """Nearest-rank percentile (`share` in 0..1) of `values`."""
     ordered = sorted(values)
@@ -337,6 +353,7 @@ def _results(
     main: e2e.E2EResult,
     raw_result: raw.RawResult,
     in_process: _InProcess | None,
+    decode_seconds: float,
     baseline_result: baseline.BaselineResult,
     sweep: list[tuple[e2e.E2EResult, Snapshot]],
 ) -> dict[str, Any]:
@@ -387,6 +404,12 @@ def _results(
             "events_per_second": _rate(in_process.events, in_process.seconds),
             "row_writes_per_second": _rate(prefix_writes, in_process.seconds),
         }
+    decode_entry = {
+        "events": count,
+        "seconds": round(decode_seconds, 3),
+        "events_per_second": _rate(count, decode_seconds),
+        "timing": "decode_event and map_event over every event, in this process, no database",
+    }
     sweep_entries = []
     sweep_reference = sweep[0][1] if sweep else None
     for result, tables_after in sweep:
@@ -429,6 +452,7 @@ def _results(
         "raw": raw_entry,
         "baseline": baseline_entry,
         "in_process": in_process_entry,
+        "decode_only": decode_entry,
         "ratios": {"e2e_vs_raw": round(vs_raw, 3), "e2e_vs_baseline": round(vs_baseline, 2)},
         "targets": {
             "e2e_vs_raw": {
