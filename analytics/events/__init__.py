@@ -62,7 +62,7 @@ def _invalid_event(exc: ValidationError) -> InvalidEvent:
     errors = exc.errors(include_input=False, include_url=False)
     first = errors[0]
     kind, loc = first["type"], first["loc"]
-    if kind == "json_invalid":
+    if kind in ("json_invalid", "string_unicode"):
         return InvalidEvent(Reason.UNDECODABLE, f"not UTF-8 JSON: {first['msg']}")
     if kind in ("dict_type", "model_type", "model_attributes_type") and not loc:
         return InvalidEvent(Reason.NOT_AN_OBJECT, "the message is JSON but not an object")

@@ -126,6 +126,13 @@ def test_malformed_messages_have_a_reason(raw: bytes, reason: Reason) -> None:
     assert refused(raw).reason is reason
 
 
+@pytest.mark.parametrize("text", ['"\ud800"', '{"event_type": "user.created", "x": "\ud800"}'])
+def test_text_with_a_lone_surrogate_is_undecodable(text: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        decode_event(text)
+    assert caught.value.reason is Reason.UNDECODABLE
+
+
 @pytest.mark.parametrize("field", ["event_id", "timestamp", "entity_id"])
 def test_missing_envelope_fields_are_envelope_errors(field: str) -> None:
     envelope = sample_dict("user.created")
