@@ -39,6 +39,7 @@ from analytics.dlq import (
 from analytics.errors import Reason
 from analytics.load import load, read_messages
 from analytics.logs import configure as configure_logging
+from analytics.pipeline import freeze_startup_objects
 from analytics.report import DEFAULT_TOP, read_report, render_tables, report_json
 from analytics.schema import READ_MODEL_TABLES, dead_letters
 from analytics.settings import ConsumerSettings
@@ -372,6 +373,7 @@ def load_command(
         )
         raise typer.Exit(1)
     messages = [message for path in files for message in read_messages(path)]
+    freeze_startup_objects()
     console = Console(stderr=True)
     with Progress(console=console, disable=not console.is_terminal, transient=True) as progress:
         task = progress.add_task("Applying events", total=len(messages))

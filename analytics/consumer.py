@@ -32,7 +32,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from analytics.db import create_engine
 from analytics.deadletters import Source
 from analytics.metrics import Health, Metrics, serve
-from analytics.pipeline import BatchOutcome, process_batch
+from analytics.pipeline import BatchOutcome, freeze_startup_objects, process_batch
 from analytics.settings import ConsumerSettings
 
 log = structlog.get_logger("analytics.consumer")
@@ -357,6 +357,7 @@ def _names(partitions: list[TopicPartition]) -> list[str]:
 def run(settings: ConsumerSettings) -> int:
     """Run the service until SIGTERM/SIGINT (exit 0) or a stop condition (non-zero)."""
     service = Service(settings)
+    freeze_startup_objects()
     signal.signal(signal.SIGTERM, service.stop)
     signal.signal(signal.SIGINT, service.stop)
     return service.run()

@@ -36,7 +36,7 @@ from analytics.db import create_engine
 from analytics.deadletters import Source
 from analytics.events import decode_event
 from analytics.mapping import map_event
-from analytics.pipeline import process_batch
+from analytics.pipeline import freeze_startup_objects, process_batch
 from analytics.settings import ConsumerSettings
 
 DEFAULT_EVENTS = 100_000
@@ -255,6 +255,7 @@ def _in_process(
         for offset, message in enumerate(messages)
     )
     engine = create_engine(database_url)
+    freeze_startup_objects()  # as the consumer does
     now = datetime(2025, 1, 1)
     seconds = 0.0
     done = 0
