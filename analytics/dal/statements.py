@@ -7,15 +7,19 @@ per round trip. Neither of the usual batching paths covers this statement: SQLAl
 "insertmanyvalues" skips statements with an ON DUPLICATE KEY clause, and mysqlclient's
 `executemany` only rewrites the `VALUES()` form, not the `AS new` row alias that
 SQLAlchemy renders for MySQL 8.0.20+, so it would fall back to one round trip per row.
+
+With mysqlclient the values are rendered into the SQL text by per-column encoders (see
+`_execute_rendered`); SQLite, and tables with binary columns, send them as parameters.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
@@ -23,8 +27,10 @@ from sqlalchemy.dialects import mysql, sqlite
 from analytics.db import is_mysql_family
 from analytics.sequences import batched
 
-# A statement carries at most this many rows or (roughly) bytes of values: well under
-# MySQL's smallest max_allowed_packet default (4 MiB) and SQLite's 32,766 variables.
+# A statement carries at most this many rows or characters of values. Even at four UTF-8
+# bytes a character that stays under the max_allowed_packet defaults of the supported
+# servers (MariaDB 10.11: 16 MiB, MySQL 8: 64 MiB), and the rows under SQLite's 32,766
+# variables.
 MAX_ROWS_PER_STATEMENT = 2000
 MAX_BYTES_PER_STATEMENT = 2 * 1024 * 1024
 SQLITE_MAX_VARIABLES = 32_000
@@ -75,6 +81,22 @@ def _other_unique_keys(table: sa.Table) -> list[sa.UniqueConstraint]:
     return [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
 
 
+_Encoder = Callable[[Any], str]
+
+
+class _Driver(Protocol):
+    """What the encoders use of a mysqlclient connection: its charset and its quoting."""
+
+    encoding: str
+
+    def string_literal(self, value: bytes, /) -> bytes: ...
+
+    def literal(self, value: Any, /) -> bytes: ...
+
+
+_EncoderFactory = Callable[[_Driver], _Encoder]
+
+
 @dataclass(frozen=True, slots=True)
 class _MultiRowTemplate:
     """A compiled single-row INSERT split around its VALUES group, ready to repeat it."""
@@ -84,6 +106,8 @@ class _MultiRowTemplate:
     tail: str
     columns: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
+    # How each column's values become SQL text; None: send them as parameters.
+    encoders: tuple[_EncoderFactory, ...] | None
 
 
 @functools.lru_cache(maxsize=256)
@@ -98,10 +122,14 @@ def _template(
     order = tuple(compiled.positiontup or ())
     if len(order) != len(columns):
         raise AssertionError(f"unexpected bound parameters in {sql!r}")
-    processors = tuple(
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
-    )
-    return _MultiRowTemplate(sql[:start], sql[start:end], sql[end:], order, processors)
+    types = [table.c[name].type.dialect_impl(dialect) for name in order]
+    processors = tuple(type_.bind_processor(dialect) for type_ in types)
+    encoders = None
+    # Rendered with mysqlclient's own quoting. Binary values (any BLOB or BINARY type) need
+    # not be text, which a str statement is: their tables (dead letters) keep parameters.
+    if dialect.driver == "mysqldb" and not any(isinstance(t, sa.types._Binary) for t in types):
+        encoders = tuple(_encoder_for(type_) for type_ in types)
+    return _MultiRowTemplate(sql[:start], sql[start:end], sql[end:], order, processors, encoders)
 
 
 def execute_upsert(
@@ -112,10 +140,18 @@ def execute_upsert(
 ) -> None:
     if not rows:
         return
-    dialect = connection.dialect
-    template = _template(table, tuple(rows[0]), tuple(update), dialect)
+    template = _template(table, tuple(rows[0]), tuple(update), connection.dialect)
+    if template.encoders is None:
+        _execute_with_parameters(connection, template, rows)
+    else:
+        _execute_rendered(connection, template, template.encoders, rows)
+
+
+def _execute_with_parameters(
+    connection: sa.Connection, template: _MultiRowTemplate, rows: Sequence[Mapping[str, Any]]
+) -> None:
     max_rows = MAX_ROWS_PER_STATEMENT
-    if not is_mysql_family(dialect):
+    if not is_mysql_family(connection.dialect):
         max_rows = min(max_rows, SQLITE_MAX_VARIABLES // len(template.columns))
     for count, params in _chunks(template, rows, max_rows):
         sql = template.head + ", ".join([template.group] * count) + template.tail
@@ -143,6 +179,130 @@ def _chunks(
             params, count, size = [], 0, 0
     if count:
         yield count, params
+
+
+# MySQL family: the values are rendered into the statement. mysqlclient would quote each
+# parameter through `Connection.literal`, a Python-level type dispatch per value, and then
+# %-format the statement; instead each column's encoder is chosen once, from its type,
+# and the finished SQL goes out with `no_parameters` (so the driver leaves `%` alone).
+# An encoder takes its fast path only for the exact Python type its column holds and
+# hands anything else to `Connection.literal`: the SQL is the driver's own for any value.
+
+
+def _execute_rendered(
+    connection: sa.Connection,
+    template: _MultiRowTemplate,
+    factories: Sequence[_EncoderFactory],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    driver = cast(_Driver, connection.connection.driver_connection)
+    encoders = [
+        (name, _processed(process, make(driver)))
+        for name, process, make in zip(
+            template.columns, template.processors, factories, strict=True
+        )
+    ]
+    # Compiled for the driver's %-formatting, the SQL text has its literal `%` doubled.
+    head, tail = template.head.replace("%%", "%"), template.tail.replace("%%", "%")
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    try:
+        for groups in _rendered_chunks(encoders, rows):
+            sql = head + ", ".join(groups) + tail
+            connection.exec_driver_sql(sql, execution_options={"no_parameters": True})
+    except sa.exc.StatementError as error:
+        # The statement holds every value of up to 2,000 rows: keep errors and tracebacks
+        # to its columns, as parameters would have.
+        error.statement = head + "..."
+        raise
+    except dbapi_error as error:
+        # A value the driver refuses to quote (a NaN float): wrapped as SQLAlchemy wraps
+        # it when the driver raises it while executing.
+        raise sa.exc.DBAPIError.instance(head, None, error, dbapi_error) from error
+
+
+def _rendered_chunks(
+    encoders: Sequence[tuple[str, _Encoder]], rows: Iterable[Mapping[str, Any]]
+) -> Iterator[list[str]]:
+    """The rows' `(...)` groups, at most MAX_ROWS_PER_STATEMENT of them and about
+    MAX_BYTES_PER_STATEMENT characters per list."""
+    groups: list[str] = []
+    size = 0
+    for row in rows:
+        group = "(" + ", ".join([encode(row[name]) for name, encode in encoders]) + ")"
+        groups.append(group)
+        size += len(group) + 2
+        if len(groups) >= MAX_ROWS_PER_STATEMENT or size >= MAX_BYTES_PER_STATEMENT:
+            yield groups
+            groups, size = [], 0
+    if groups:
+        yield groups
+
+
+def _processed(process: Callable[[Any], Any] | None, encode: _Encoder) -> _Encoder:
+    """Encode what the column type's bind processor makes of a value (JSON: its text)."""
+    if process is None:
+        return encode
+    return lambda value: encode(process(value))
+
+
+def _encoder_for(type_: sa.types.TypeEngine[Any]) -> _EncoderFactory:
+    if isinstance(type_, sa.String | sa.JSON):  # Text, Enum; JSON once serialized
+        return _text_encoder
+    if isinstance(type_, sa.Integer | sa.Boolean):  # Boolean: 1 or 0 once processed
+        return functools.partial(_typed_encoder, int, str)
+    if isinstance(type_, sa.Float):  # Double
+        return functools.partial(_typed_encoder, float, _float_text)
+    if isinstance(type_, sa.DateTime):
+        return functools.partial(_typed_encoder, datetime, _datetime_text)
+    return _driver_encoder
+
+
+def _text_encoder(driver: _Driver) -> _Encoder:
+    """Strings are escaped by the connection (mysql_real_escape_string, its charset)."""
+    string_literal, encoding, literal = driver.string_literal, driver.encoding, driver.literal
+
+    def encode(value: Any) -> str:
+        if type(value) is str:
+            return string_literal(value.encode(encoding)).decode(encoding)
+        return "NULL" if value is None else literal(value).decode(encoding)
+
+    return encode
+
+
+def _typed_encoder(kind: type, text: Callable[[Any], str | None], driver: _Driver) -> _Encoder:
+    """`text(value)` for a value of exactly type `kind`, unless that declines (None)."""
+    literal, encoding = driver.literal, driver.encoding
+
+    def encode(value: Any) -> str:
+        if type(value) is kind:
+            rendered = text(value)
+            if rendered is not None:
+                return rendered
+        return "NULL" if value is None else literal(value).decode(encoding)
+
+    return encode
+
+
+def _driver_encoder(driver: _Driver) -> _Encoder:
+    literal, encoding = driver.literal, driver.encoding
+    return lambda value: literal(value).decode(encoding)
+
+
+def _float_text(value: float) -> str | None:
+    """The driver's form, repr (it round-trips) as a DOUBLE literal; it refuses NaN and
+    the infinities itself."""
+    if not math.isfinite(value):
+        return None
+    text = repr(value)
+    return text if "e" in text else text + "e0"
+
+
+def _datetime_text(value: datetime) -> str | None:
+    """The driver's form: microseconds only when there are some. It drops an offset
+    (isoformat would not), so aware datetimes are left to it."""
+    if value.tzinfo is not None:
+        return None
+    return "'" + value.isoformat(" ") + "'"
 
 
 def delete_by_keys(connection: sa.Connection, table: sa.Table, keys: Sequence[str]) -> None:

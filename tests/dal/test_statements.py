@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
+import MySQLdb
 import pytest
 import sqlalchemy as sa
+from MySQLdb import _mysql
+from MySQLdb.converters import conversions
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.mysql import mysqldb
 
 from analytics.dal import statements
-from analytics.schema import orders, users
+from analytics.schema import dead_letters, orders, users
+
+
+class OfflineDriver:
+    """mysqlclient's quoting without a server: its module-level escaping (UTF-8)."""
+
+    encoding = "utf8"
+
+    def string_literal(self, value: bytes) -> bytes:
+        return bytes(_mysql.string_literal(value))
+
+    def literal(self, value: Any) -> bytes:
+        escaped = _mysql.escape(value, conversions)
+        return escaped.encode() if isinstance(escaped, str) else bytes(escaped)
 
 
 class StatementRecorder:
@@ -18,14 +36,26 @@ class StatementRecorder:
 
     def __init__(self, dialect: sa.Dialect) -> None:
         self.dialect = dialect
-        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+        self.connection = SimpleNamespace(driver_connection=OfflineDriver())
+        self.sent: list[tuple[str, tuple[Any, ...] | None]] = []
+        self.options: list[dict[str, Any] | None] = []
 
-    def exec_driver_sql(self, sql: str, params: tuple[Any, ...]) -> None:
+    def exec_driver_sql(
+        self,
+        sql: str,
+        params: tuple[Any, ...] | None = None,
+        execution_options: dict[str, Any] | None = None,
+    ) -> None:
         self.sent.append((sql, params))
+        self.options.append(execution_options)
+
+
+def mysqldb_dialect() -> mysqldb.MySQLDialect_mysqldb:
+    return mysqldb.dialect(dbapi=MySQLdb)
 
 
 def mysql8_dialect() -> sa.Dialect:
-    dialect = mysqldb.dialect()
+    dialect = mysqldb_dialect()
     dialect.server_version_info = (8, 0, 36)
     dialect.is_mariadb = False
     # What SQLAlchemy sets when it meets a MySQL >= 8.0.20 server: render `AS new`.
@@ -51,23 +81,34 @@ def user_row(n: int) -> dict[str, Any]:
     }
 
 
+def rows_in(sql: str) -> int:
+    return sql.count("@example.com'")
+
+
 def test_mysql8_upserts_are_one_multi_row_statement_with_the_row_alias() -> None:
     recorder = StatementRecorder(mysql8_dialect())
     rows = [user_row(n) for n in range(3)]
     update = ("email", "display_name")
     statements.execute_upsert(recorder, users, rows, update)  # type: ignore[arg-type]
     ((sql, params),) = recorder.sent
-    assert sql.count("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)") == 3
+    assert rows_in(sql) == 3
+    first = (
+        "('000000000000000000000000', 'u0@example.com', NULL, 'User 0', NULL, NULL, 1, NULL,"
+        " '2025-01-15 10:00:00', '2025-01-15 10:00:00', '000000000000000000000000000000000000',"
+        " '2025-01-15 10:00:00')"
+    )
+    assert " VALUES " + first + ", (" in sql
     assert (
         " AS new ON DUPLICATE KEY UPDATE email = new.email, display_name = new.display_name" in sql
     )
     assert "VALUES(" not in sql
-    assert len(params) == 3 * len(users.columns)
-    assert params[0] == "000000000000000000000000"
+    # Sent as finished SQL: the driver must not %-format it.
+    assert params is None
+    assert recorder.options == [{"no_parameters": True}]
 
 
 def test_mariadb_upserts_use_the_values_function() -> None:
-    dialect = mysqldb.dialect()
+    dialect = mysqldb_dialect()
     dialect.is_mariadb = True
     recorder = StatementRecorder(dialect)
     statements.execute_upsert(recorder, users, [user_row(1)], ("email",))  # type: ignore[arg-type]
@@ -75,14 +116,32 @@ def test_mariadb_upserts_use_the_values_function() -> None:
     assert "ON DUPLICATE KEY UPDATE email = VALUES(email)" in sql
 
 
+def test_sqlite_upserts_keep_their_parameters() -> None:
+    recorder = StatementRecorder(sqlite.dialect())
+    statements.execute_upsert(recorder, users, [user_row(1), user_row(2)], ("email",))  # type: ignore[arg-type]
+    ((sql, params),) = recorder.sent
+    assert sql.count("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") == 2
+    assert params is not None
+    assert len(params) == 2 * len(users.columns)
+
+
+def test_tables_with_binary_columns_keep_their_parameters() -> None:
+    """Raw message bytes need not be text, so they cannot be written into a str statement."""
+    recorder = StatementRecorder(mysql8_dialect())
+    row: dict[str, Any] = {c.name: None for c in dead_letters.columns if c.name != "id"}
+    row.update(topic="users", kafka_partition=0, kafka_offset=7, raw_value=b"\xff\x00'")
+    statements.execute_upsert(recorder, dead_letters, [row], ("reason",))  # type: ignore[arg-type]
+    ((sql, params),) = recorder.sent
+    assert "%s" in sql
+    assert params is not None
+    assert b"\xff\x00'" in params
+
+
 def test_large_batches_are_split_by_row_count() -> None:
     recorder = StatementRecorder(mysql8_dialect())
     rows = [user_row(n) for n in range(statements.MAX_ROWS_PER_STATEMENT + 1)]
     statements.execute_upsert(recorder, users, rows, ("email",))  # type: ignore[arg-type]
-    assert [len(params) // len(users.columns) for _, params in recorder.sent] == [
-        statements.MAX_ROWS_PER_STATEMENT,
-        1,
-    ]
+    assert [rows_in(sql) for sql, _ in recorder.sent] == [statements.MAX_ROWS_PER_STATEMENT, 1]
 
 
 def test_large_values_split_batches_by_size() -> None:
@@ -90,10 +149,8 @@ def test_large_values_split_batches_by_size() -> None:
     rows = [{**user_row(n), "avatar": "a" * 60_000} for n in range(100)]
     statements.execute_upsert(recorder, users, rows, ("avatar",))  # type: ignore[arg-type]
     assert len(recorder.sent) > 1
-    assert all(
-        len(sql) + sum(len(str(p)) for p in params) < 4 * 1024 * 1024
-        for sql, params in recorder.sent
-    )
+    assert sum(rows_in(sql) for sql, _ in recorder.sent) == 100
+    assert all(len(sql.encode()) < 4 * 1024 * 1024 for sql, _ in recorder.sent)
 
 
 def order_row(order_id: str, number: str, status: str) -> dict[str, Any]:
