@@ -1,9 +1,11 @@
 """End to end: simulated events → embedded broker → the real consumer process → the database.
 
 The consumer is `python -m analytics consume`, exactly what production runs, in a process
-of its own: its peak RSS is then its own (`os.wait4` returns the child's resource usage),
-the bench's producer, broker and bookkeeping do not share its interpreter lock, and it is
-stopped with SIGTERM as an orchestrator would.
+of its own: its memory is then its own (its peak is the kernel's high-water mark of its
+resident set, VmHWM, read until the run ends), the bench's producer, broker and bookkeeping
+do not share its interpreter lock, and it is stopped with SIGTERM as an orchestrator would.
+(`wait4`'s ru_maxrss would not do: Linux carries the parent's peak into a child across
+fork and exec, so it reports the bench's own memory whenever that is larger.)
 
 The embedded broker keeps only about 5 MB per partition, so the events are streamed while
 the consumer runs: a producer thread stays at most `ahead_bytes` beyond what the consumer
@@ -273,25 +275,27 @@ class _LogTail:
         return self.path.read_text(errors="replace")[-characters:]
 
 
-def _rss_mb(pid: int) -> float | None:
+def _memory_mb(pid: int) -> tuple[float, float] | None:
+    """(resident set now, its peak so far) of process `pid`, in MB."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    try:
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    except (KeyError, ValueError):
+        return None
 
 
-def _reap(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float] | None:
-    """Wait for the consumer to exit: (exit code, peak RSS in MB), or None on timeout."""
+def _reap(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """Wait for the consumer to exit: its exit code, or None on timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
         if pid:
             process.returncode = os.waitstatus_to_exitcode(status)
-            return process.returncode, usage.ru_maxrss / 1024  # KiB on Linux
+            return process.returncode
         if time.monotonic() >= deadline:
             return None
         time.sleep(_POLL_SECONDS)
@@ -334,6 +338,7 @@ def run(
         tail = _LogTail(log_path)
         try:
             watched = _watch(process, tail, feeder, count, bootstrap, partitions, on_progress)
+            watched.sample(tail.committed, force=True)
             process.send_signal(signal.SIGTERM)
             reaped = _reap(process, STOP_SECONDS)
             if reaped is None:
@@ -347,7 +352,7 @@ def run(
             raise
         finally:
             feeder.close()
-        exit_code, peak_rss = reaped
+        exit_code = reaped
         tail.read()
         if feeder.error is not None:
             raise BenchError(f"producing to the embedded broker failed: {feeder.error}")
@@ -363,7 +368,7 @@ def run(
         partitions=partitions,
         first_poll=first_poll,
         batches=tail.batches,
-        peak_rss_mb=peak_rss,
+        peak_rss_mb=watched.peak_mb,
         rss_samples=watched.samples,
         exit_code=exit_code,
         log_path=log_path,
@@ -378,6 +383,7 @@ class _Sampler:
 
     pid: int
     samples: list[RssSample] = field(default_factory=list)
+    peak_mb: float = 0.0
     next_at: float = 0.0
     min_backlog: int | None = None
 
@@ -388,14 +394,16 @@ class _Sampler:
                 waiting if self.min_backlog is None else min(self.min_backlog, waiting)
             )
 
-    def sample(self, committed: int) -> None:
+    def sample(self, committed: int, force: bool = False) -> None:
         now = time.monotonic()
-        if now < self.next_at:
+        if now < self.next_at and not force:
             return
         self.next_at = now + _RSS_SAMPLE_SECONDS
-        rss = _rss_mb(self.pid)
-        if rss is not None:
+        memory = _memory_mb(self.pid)
+        if memory is not None:
+            rss, peak = memory
             self.samples.append(RssSample(committed, round(rss, 1)))
+            self.peak_mb = max(self.peak_mb, peak)
 
 
 def _watch(

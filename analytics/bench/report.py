@@ -22,7 +22,7 @@ NOTES = """\
   last `batch.committed` line (a final partial batch, which only waited for the end of
   the stream, is left out with its messages); batch latency is that line's `seconds`
   (write, commit and offset commit of one batch); peak RSS is the consumer process's own
-  (`wait4`).
+  high-water mark (VmHWM) up to the end of the run, before it is stopped.
 - steady events/s: from the first to the last timed `batch.committed`, without the
   consumer's start-up (offset lookups and first fetch, about half a second), which weighs
   on short runs.
