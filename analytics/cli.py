@@ -699,12 +699,21 @@ def bench_command(
     partitions: Annotated[
         int, typer.Option(min=1, max=64, help="Partitions per topic of the embedded broker.")
     ] = bench.DEFAULT_PARTITIONS,
+    scale_out: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Consumer processes in one group for the scale-out run (main batch size,"
+            " --sweep-events events); 0 or 1 skips it.",
+        ),
+    ] = bench.DEFAULT_SCALE_OUT,
 ) -> None:
     """Measure the service end to end next to the raw ceiling and a seed-style baseline.
 
-    Same events, database and machine: the real consumer fed by the embedded broker;
-    the same rows written with plain multi-row upserts; the same events applied one
-    statement per row, one commit per event.
+    Same events, database and machine: the real consumer fed by the embedded broker,
+    alone and scaled out to several processes in one group; the same rows written with
+    plain multi-row upserts; the same events applied one statement per row, one commit
+    per event.
     """
     try:
         sizes = tuple(int(size) for size in batch_sizes.split(",") if size.strip())
@@ -722,6 +731,7 @@ def bench_command(
         output_dir=output_dir,
         seed=seed,
         partitions=partitions,
+        scale_out=scale_out,
     )
     console = Console(stderr=True)
     try:
@@ -733,6 +743,8 @@ def bench_command(
     out.print(bench.methods_table(results))
     if results["sweep"]:
         out.print(bench.sweep_table(results))
+    if results["scale_out"]:
+        out.print(bench.scale_out_table(results))
     typer.echo(bench.ratio_line(results))
     for line in bench.target_lines(results):
         typer.echo(line)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from analytics.bench import RESULTS_FILE, SUMMARY_FILE, BenchError, BenchOptions, run
 from analytics.bench.database import connect
+from analytics.bench.e2e import Batch, E2EResult
 from analytics.bench.runner import percentile
 from analytics.cli import app
 
@@ -53,7 +55,7 @@ def _positive(value: Any) -> bool:
 
 def test_small_run_reports_every_method_on_the_same_tables(bench_url: str, tmp_path: Path) -> None:
     arguments = ["bench", "--events", "600", "--batch-sizes", "200", "--baseline-events", "100"]
-    arguments += ["--database-url", bench_url, "--output-dir", str(tmp_path)]
+    arguments += ["--scale-out", "2", "--database-url", bench_url, "--output-dir", str(tmp_path)]
     result = runner.invoke(app, arguments)
     assert result.exit_code == 0, result.output
     assert "× raw ceiling" in result.output
@@ -97,6 +99,24 @@ def test_small_run_reports_every_method_on_the_same_tables(bench_url: str, tmp_p
     assert _positive(point["peak_rss_mb"])
     assert Path(point["consumer_log"]).exists()
 
+    # The sweep's events again, through two consumers of one group: the same tables.
+    scale_out = results["scale_out"]
+    assert scale_out["consumers"] == 2
+    assert scale_out["events"] == 150
+    assert scale_out["batch_size"] == results["settings"]["batch_size"]
+    assert scale_out["tables_match"] is True
+    assert scale_out["rows"] == point["rows"]
+    assert _positive(scale_out["events_per_second"])
+    assert scale_out["applied_again"] >= 0  # a rebalance can make it apply some twice
+    assert 0 < scale_out["timed_events"] <= 150  # but counts each event once
+    peaks = scale_out["peak_rss_mb_per_consumer"]
+    assert len(peaks) == 2
+    assert all(_positive(peak) for peak in peaks)
+    assert scale_out["peak_rss_mb"] == max(peaks)
+    assert all(Path(log).exists() for log in scale_out["consumer_logs"])
+    assert "Scale-out" in summary
+    assert "Scale-out" in result.output
+
 
 def test_sqlite_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     options = BenchOptions(database_url=f"sqlite:///{tmp_path / 'bench.db'}", output_dir=tmp_path)
@@ -111,6 +131,39 @@ def test_a_database_not_meant_for_benchmarks_is_refused(mysql_url: str) -> None:
     url = make_url(mysql_url).set(database="analytics").render_as_string(hide_password=False)
     with pytest.raises(BenchError, match="must contain 'bench'"):
         run(BenchOptions(database_url=url))
+
+
+def _batch(at: float, messages: int) -> Batch:
+    return Batch(datetime(2025, 1, 1) + timedelta(seconds=at), messages, messages, 0, 0, 0.1)
+
+
+def test_scaled_out_timing_counts_each_event_once() -> None:
+    """Two consumers, 3,500 events, batch size 1000. The first consumer's first batch is
+    applied again after the second one joins; each ends with a partial batch that only
+    waited for the end of the stream."""
+    first = [_batch(1.0, 1000), _batch(2.0, 1000), _batch(3.0, 1000), _batch(4.5, 100)]
+    second = [_batch(2.5, 1000), _batch(3.5, 400)]
+    result = E2EResult(
+        events=3500,
+        batch_size=1000,
+        partitions=16,
+        first_poll=datetime(2025, 1, 1),
+        batches_by_consumer=[first, second],
+        peak_rss_mb_by_consumer=[100.0, 90.0],
+        rss_samples=[],
+        log_paths=[Path("a.log"), Path("b.log")],
+        min_backlog=None,
+    )
+    assert result.consumers == 2
+    assert result.peak_rss_mb == 100.0
+    assert result.applied_messages == 4500
+    assert result.applied_again == 1000
+    # The window ends with the last full batch (3.0 s); the second consumer's partial
+    # batch at 3.5 s and the first one's at 4.5 s are left out.
+    assert result.seconds == 3.0
+    assert result.timed_events == 4000 - 1000  # the batches up to 3.0 s, less the repeat
+    assert result.events_per_second == 1000.0
+    assert result.steady_events_per_second == (3000 - 1000) / 2.0
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -3,7 +3,8 @@
 On the same simulated events, database and machine, in one run:
 
 - **end to end** (`e2e`): the events streamed into the embedded broker and consumed by the
-  real consumer process into the database, plus a sweep over batch sizes;
+  real consumer process into the database, plus a sweep over batch sizes and a scale-out
+  run (several consumer processes in one group);
 - **raw ceiling** (`raw`): the same resulting rows written with plain MySQLdb multi-row
   upserts in large transactions — no Kafka, no validation;
 - **seed-style baseline** (`baseline`): the events applied the tutorial way — `json.loads`,
@@ -14,7 +15,13 @@ and `bench-summary.md`.
 """
 
 from analytics.bench.database import DEFAULT_DATABASE_URL, BenchError
-from analytics.bench.report import methods_table, ratio_line, sweep_table, target_lines
+from analytics.bench.report import (
+    methods_table,
+    ratio_line,
+    scale_out_table,
+    sweep_table,
+    target_lines,
+)
 from analytics.bench.runner import (
     DEFAULT_BASELINE_EVENTS,
     DEFAULT_BATCH_SIZE,
@@ -22,6 +29,7 @@ from analytics.bench.runner import (
     DEFAULT_EVENTS,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_PARTITIONS,
+    DEFAULT_SCALE_OUT,
     DEFAULT_SEED,
     RESULTS_FILE,
     SUMMARY_FILE,
@@ -39,6 +47,7 @@ __all__ = [
     "DEFAULT_EVENTS",
     "DEFAULT_OUTPUT_DIR",
     "DEFAULT_PARTITIONS",
+    "DEFAULT_SCALE_OUT",
     "DEFAULT_SEED",
     "RESULTS_FILE",
     "SUMMARY_FILE",
@@ -49,6 +58,7 @@ __all__ = [
     "methods_table",
     "ratio_line",
     "run",
+    "scale_out_table",
     "sweep_table",
     "target_lines",
 ]

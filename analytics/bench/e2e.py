@@ -1,4 +1,4 @@
-"""End to end: simulated events → embedded broker → the real consumer process → the database.
+"""End to end: simulated events → embedded broker → the real consumer process(es) → the database.
 
 The consumer is `python -m analytics consume`, exactly what production runs, in a process
 of its own: its memory is then its own (its peak is the kernel's high-water mark of its
@@ -14,6 +14,17 @@ holds a small share of that). The consumer's throughput is taken from its own JS
 from the `partitions.assigned` line (its first poll that can return messages) to its last
 `batch.committed` line (written after the offsets of the batch are committed). A final
 partial batch is left out of that window: it only waited for the end of the stream.
+
+Scaled out, several such processes share one consumer group, as production scales the
+service: each logs to its own file, the window runs from the earliest assignment before
+the first batch of any of them to the last timed commit of any of them, and the work is
+the sum of their batches. They start together and normally share the partitions from
+the start; one that joins later sets off a rebalance, after which some messages are
+applied again: those of a batch whose offsets could not be committed (the next owner of
+their partitions reads them again), and those a batch read both before the rebalance and
+after it. The logs tell how many messages were applied, not which: the run ends when the
+broker's committed offsets for the group cover every message, and the excess is work
+done again, which the timed events leave out (each event counts once).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,11 +51,20 @@ from analytics.broker import EmbeddedBroker
 from analytics.events import TOPICS
 
 GROUP_ID = "analytics-bench"
+# Consumers started together: the broker hands out partitions this long after the first
+# one joins (Kafka's group.initial.rebalance.delay.ms), so that they share them from the
+# start instead of rebalancing as each one joins. A single consumer needs no wait.
+GROUP_JOIN_DELAY_MS = 1000
+# A consumer joining a running group anyway (it started late) sets off a rebalance, which
+# the embedded broker holds for the session timeout less a second: 2 s here (44 s with the
+# service's default), time enough for the members busy with a batch to rejoin.
+SESSION_TIMEOUT_MS = 3000
 MIN_AHEAD_BYTES = 8 * 1024 * 1024
 STALL_SECONDS = 120.0
 STOP_SECONDS = 60.0
 _POLL_SECONDS = 0.02
 _RSS_SAMPLE_SECONDS = 0.25
+_OFFSETS_CHECK_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -62,7 +82,7 @@ class Batch:
 @dataclass(frozen=True)
 class RssSample:
     committed: int
-    rss_mb: float
+    rss_mb: float  # of all the consumers together
 
 
 @dataclass
@@ -71,25 +91,61 @@ class E2EResult:
     batch_size: int
     partitions: int
     first_poll: datetime
-    batches: list[Batch]
-    peak_rss_mb: float
+    batches_by_consumer: list[list[Batch]]
+    peak_rss_mb_by_consumer: list[float]
     rss_samples: list[RssSample]
-    exit_code: int
-    log_path: Path
+    log_paths: list[Path]
     min_backlog: int | None  # fewest messages waiting while the producer had more to send
 
     @property
+    def consumers(self) -> int:
+        return len(self.log_paths)
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_paths[0]
+
+    @property
+    def batches(self) -> list[Batch]:
+        """Every consumer's batches, in commit order."""
+        return sorted(
+            (batch for batches in self.batches_by_consumer for batch in batches),
+            key=lambda batch: batch.at,
+        )
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """The largest consumer's peak."""
+        return max(self.peak_rss_mb_by_consumer)
+
+    @property
+    def applied_messages(self) -> int:
+        """Messages in committed batches, those applied more than once included."""
+        return sum(batch.messages for batch in self.batches)
+
+    @property
+    def applied_again(self) -> int:
+        """The work repeated after rebalances: the group's committed offsets cover each
+        of the `events` once (the run waits for that), the batches hold this many more."""
+        return self.applied_messages - self.events
+
+    @property
     def timed_batches(self) -> list[Batch]:
-        """The batches of the timed window: all but a final partial batch, which waited
-        `batch_max_seconds` for messages that were never coming (the stream had ended)."""
-        last = self.batches[-1]
-        if len(self.batches) > 1 and last.messages < self.batch_size:
-            return self.batches[:-1]
-        return self.batches
+        """The batches of the timed window: up to the last commit of any consumer that
+        was not its final partial batch, which waited `batch_max_seconds` for messages
+        that were never coming (the stream had ended)."""
+        end = max(
+            _without_final_partial(batches, self.batch_size)[-1].at
+            for batches in self.batches_by_consumer
+            if batches
+        )
+        return [batch for batch in self.batches if batch.at <= end]
 
     @property
     def timed_events(self) -> int:
-        return sum(batch.messages for batch in self.timed_batches)
+        """Distinct events of the timed window: the messages of its batches less those
+        applied again (rebalances happen as consumers join, well inside the window)."""
+        return sum(batch.messages for batch in self.timed_batches) - self.applied_again
 
     @property
     def seconds(self) -> float:
@@ -108,7 +164,7 @@ class E2EResult:
         if len(timed) < 2:
             return None
         seconds = (timed[-1].at - timed[0].at).total_seconds()
-        return sum(batch.messages for batch in timed[1:]) / seconds if seconds > 0 else None
+        return (self.timed_events - timed[0].messages) / seconds if seconds > 0 else None
 
     @property
     def applied(self) -> int:
@@ -121,6 +177,12 @@ class E2EResult:
     @property
     def dead_lettered(self) -> int:
         return sum(batch.dead_lettered for batch in self.batches)
+
+
+def _without_final_partial(batches: list[Batch], batch_size: int) -> list[Batch]:
+    if len(batches) > 1 and batches[-1].messages < batch_size:
+        return batches[:-1]
+    return batches
 
 
 def ahead_bytes(batch_size: int, average_size: float) -> int:
@@ -220,6 +282,7 @@ def _consumer_environment(bootstrap: str, database_url: str, batch_size: int) ->
             "ANALYTICS_GROUP_ID": GROUP_ID,
             "ANALYTICS_TOPICS": ",".join(TOPICS),
             "ANALYTICS_BATCH_SIZE": str(batch_size),
+            "ANALYTICS_SESSION_TIMEOUT_MS": str(SESSION_TIMEOUT_MS),
             "ANALYTICS_METRICS_PORT": "0",
             "ANALYTICS_LOG_FORMAT": "json",
             "ANALYTICS_LOG_LEVEL": "INFO",
@@ -237,7 +300,7 @@ class _LogTail:
         self.partial = b""
         self.assigned: list[datetime] = []
         self.batches: list[Batch] = []
-        self.committed = 0
+        self.committed = 0  # messages of its batches, those applied again included
 
     def read(self) -> None:
         with self.path.open("rb") as log:
@@ -310,6 +373,64 @@ def _low_watermarks(bootstrap: str) -> dict[str, int]:
     }
 
 
+def _log_paths(log_path: Path, consumers: int) -> list[Path]:
+    """`log_path` for one consumer; numbered next to it (`name-1.log`, ...) for several."""
+    if consumers == 1:
+        return [log_path]
+    return [
+        log_path.with_name(f"{log_path.stem}-{number}{log_path.suffix}")
+        for number in range(1, consumers + 1)
+    ]
+
+
+def _start_consumer(environment: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "analytics", "consume"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def _log_ends(tails: Sequence[_LogTail]) -> str:
+    """The end of every consumer's log, for error messages."""
+    if len(tails) == 1:
+        return tails[0].tail()
+    return "\n".join(f"--- {tail.path}\n{tail.tail(2000)}" for tail in tails)
+
+
+def _stop(processes: Sequence[subprocess.Popen[bytes]], tails: Sequence[_LogTail]) -> None:
+    """SIGTERM to every consumer at once, as an orchestrator scaling down would; each must
+    exit with 0."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    for process, tail in zip(processes, tails, strict=True):
+        exit_code = _reap(process, max(0.0, deadline - time.monotonic()))
+        if exit_code is None:
+            raise BenchError(f"a consumer did not stop on SIGTERM:\n{tail.tail()}")
+        if exit_code != 0:
+            raise BenchError(f"a consumer exited with code {exit_code}:\n{tail.tail()}")
+
+
+def _kill(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            _reap(process, STOP_SECONDS)
+
+
+def _first_poll(tails: Sequence[_LogTail]) -> datetime:
+    """The earliest assignment before the first batch of any consumer: from then on the
+    group could consume (assignments after it are rebalances as the others join)."""
+    first_batch = min(tail.batches[0].at for tail in tails if tail.batches)
+    assigned = [at for tail in tails for at in tail.assigned]
+    return min((at for at in assigned if at <= first_batch), default=min(assigned))
+
+
 def run(
     messages: Iterator[SpooledMessage],
     count: int,
@@ -319,73 +440,66 @@ def run(
     log_path: Path,
     partitions: int,
     on_progress: Callable[[int], None] = lambda _done: None,
+    consumers: int = 1,
 ) -> E2EResult:
-    """Stream `count` messages through a fresh broker into one consumer process."""
-    with EmbeddedBroker(partitions=partitions, rebalance_delay_ms=0) as broker:
+    """Stream `count` messages through a fresh broker into `consumers` consumer processes
+    of one group."""
+    log_paths = _log_paths(log_path, consumers)
+    join_delay_ms = GROUP_JOIN_DELAY_MS if consumers > 1 else 0
+    with EmbeddedBroker(partitions=partitions, rebalance_delay_ms=join_delay_ms) as broker:
         bootstrap = broker.bootstrap_servers
-        feeder = _Feeder(bootstrap, messages, ahead_bytes(batch_size, average_size), average_size)
+        # A few batches in flight per consumer.
+        ahead_limit = ahead_bytes(batch_size * consumers, average_size)
+        feeder = _Feeder(bootstrap, messages, ahead_limit, average_size)
         feeder.prime()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "analytics", "consume"],
-                env=_consumer_environment(bootstrap, database_url, batch_size),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        feeder.start()
-        tail = _LogTail(log_path)
+        environment = _consumer_environment(bootstrap, database_url, batch_size)
+        tails = [_LogTail(path) for path in log_paths]
+        processes: list[subprocess.Popen[bytes]] = []
         try:
-            watched = _watch(process, tail, feeder, count, bootstrap, partitions, on_progress)
-            watched.sample(tail.committed, force=True)
-            process.send_signal(signal.SIGTERM)
-            reaped = _reap(process, STOP_SECONDS)
-            if reaped is None:
-                process.kill()
-                reaped = _reap(process, STOP_SECONDS)
-                raise BenchError(f"the consumer did not stop on SIGTERM:\n{tail.tail()}")
+            for path in log_paths:  # one at a time: those started are stopped on error
+                processes.append(_start_consumer(environment, path))
+            feeder.start()
+            watched = _watch(processes, tails, feeder, count, bootstrap, on_progress)
+            watched.sample(sum(tail.committed for tail in tails), force=True)
+            _stop(processes, tails)
         except BaseException:
-            if process.returncode is None:
-                process.kill()
-                _reap(process, STOP_SECONDS)
+            _kill(processes)
             raise
         finally:
             feeder.close()
-        exit_code = reaped
-        tail.read()
+        for tail in tails:
+            tail.read()
         if feeder.error is not None:
             raise BenchError(f"producing to the embedded broker failed: {feeder.error}")
-        if exit_code != 0:
-            raise BenchError(f"the consumer exited with code {exit_code}:\n{tail.tail()}")
-    if not tail.assigned or not tail.batches:
-        raise BenchError(f"the consumer's log has no assignment or no batch:\n{tail.tail()}")
-    first_batch = tail.batches[0].at
-    first_poll = max((at for at in tail.assigned if at <= first_batch), default=tail.assigned[0])
+    if not any(tail.assigned for tail in tails) or not any(tail.batches for tail in tails):
+        raise BenchError(f"the consumers' logs have no assignment or no batch:\n{_log_ends(tails)}")
     return E2EResult(
         events=count,
         batch_size=batch_size,
         partitions=partitions,
-        first_poll=first_poll,
-        batches=tail.batches,
-        peak_rss_mb=watched.peak_mb,
+        first_poll=_first_poll(tails),
+        batches_by_consumer=[tail.batches for tail in tails],
+        peak_rss_mb_by_consumer=watched.peaks_mb,
         rss_samples=watched.samples,
-        exit_code=exit_code,
-        log_path=log_path,
+        log_paths=log_paths,
         min_backlog=watched.min_backlog,
     )
 
 
 @dataclass
 class _Sampler:
-    """The consumer's RSS over time, and the smallest backlog it faced while the producer
-    still had messages: if that stays above a batch, the producer never held it back."""
+    """The consumers' RSS over time, and the smallest backlog they faced while the
+    producer still had messages: if that stays above a batch, the producer never held
+    them back."""
 
-    pid: int
+    pids: list[int]
     samples: list[RssSample] = field(default_factory=list)
-    peak_mb: float = 0.0
+    peaks_mb: list[float] = field(default_factory=list)
     next_at: float = 0.0
     min_backlog: int | None = None
+
+    def __post_init__(self) -> None:
+        self.peaks_mb = [0.0] * len(self.pids)
 
     def backlog(self, feeder: _Feeder, committed: int) -> None:
         if not feeder.done:
@@ -399,47 +513,60 @@ class _Sampler:
         if now < self.next_at and not force:
             return
         self.next_at = now + _RSS_SAMPLE_SECONDS
-        memory = _memory_mb(self.pid)
-        if memory is not None:
-            rss, peak = memory
-            self.samples.append(RssSample(committed, round(rss, 1)))
-            self.peak_mb = max(self.peak_mb, peak)
+        memories = [_memory_mb(pid) for pid in self.pids]
+        for index, memory in enumerate(memories):
+            if memory is not None:
+                self.peaks_mb[index] = max(self.peaks_mb[index], memory[1])
+        present = [memory[0] for memory in memories if memory is not None]
+        if present:
+            self.samples.append(RssSample(committed, round(sum(present), 1)))
+
+
+def _group_committed(bootstrap: str) -> int:
+    """Messages covered by the group's committed offsets, according to the broker."""
+    return sum(offsets.committed_offsets(bootstrap, GROUP_ID, TOPICS).values())
 
 
 def _watch(
-    process: subprocess.Popen[bytes],
-    tail: _LogTail,
+    processes: Sequence[subprocess.Popen[bytes]],
+    tails: Sequence[_LogTail],
     feeder: _Feeder,
     count: int,
     bootstrap: str,
-    partitions: int,
     on_progress: Callable[[int], None],
 ) -> _Sampler:
-    """Follow the consumer until it has committed `count` messages."""
-    sampler = _Sampler(process.pid)
+    """Follow the consumers until the group has committed the offsets of all `count`
+    messages. The logs' sum says when to ask the broker: it is never below the committed
+    offsets, and above them by the messages applied twice."""
+    sampler = _Sampler([process.pid for process in processes])
     progressed = time.monotonic()
+    next_check = 0.0
     while True:
-        tail.read()
-        if tail.committed != feeder.committed:
-            feeder.committed = tail.committed
+        for tail in tails:
+            tail.read()
+        committed = sum(tail.committed for tail in tails)
+        if committed != feeder.committed:
+            feeder.committed = committed
             progressed = time.monotonic()
-            on_progress(min(tail.committed, count))
-            sampler.backlog(feeder, tail.committed)
-        sampler.sample(tail.committed)
-        if tail.committed >= count:
-            break
-        if _reap(process, 0) is not None:
-            raise BenchError(f"the consumer exited early:\n{tail.tail()}")
+            on_progress(min(committed, count))
+            sampler.backlog(feeder, committed)
+        sampler.sample(committed)
+        if committed >= count and time.monotonic() >= next_check:
+            next_check = time.monotonic() + _OFFSETS_CHECK_SECONDS
+            in_group = _group_committed(bootstrap)
+            if in_group > count:
+                raise BenchError(f"the group committed {in_group} messages, expected {count}")
+            if in_group == count:
+                return sampler
+        if any(_reap(process, 0) is not None for process in processes):
+            raise BenchError(f"a consumer exited early:\n{_log_ends(tails)}")
         if feeder.error is not None:
             raise BenchError(f"producing to the embedded broker failed: {feeder.error}")
         if time.monotonic() - progressed > STALL_SECONDS:
             lows = _low_watermarks(bootstrap)
             lost = f"; the broker dropped the start of {lows}" if lows else ""
             raise BenchError(
-                f"no progress for {STALL_SECONDS:.0f}s at {tail.committed}/{count}"
-                f" committed{lost}:\n{tail.tail()}"
+                f"no progress for {STALL_SECONDS:.0f}s at {committed}/{count}"
+                f" committed{lost}:\n{_log_ends(tails)}"
             )
         time.sleep(_POLL_SECONDS)
-    if tail.committed != count:
-        raise BenchError(f"the consumer committed {tail.committed} messages, expected {count}")
-    return sampler

@@ -1,4 +1,4 @@
-"""The bench's results as a table (terminal and Markdown) and one line of ratios."""
+"""The bench's results as tables (terminal and Markdown) and one line of ratios."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ NOTES = """\
 - steady events/s: from the first to the last timed `batch.committed`, without the
   consumer's start-up (offset lookups and first fetch, about half a second), which weighs
   on short runs.
+- scale-out: the sweep's events through several consumer processes of one group at the
+  main batch size, next to one consumer at that batch size (when the sweep has it). The
+  consumers start together and the broker waits a second for them to join before it
+  hands out partitions (as Kafka's `group.initial.rebalance.delay.ms` does). The window
+  runs from the earliest `partitions.assigned` before the first batch of any consumer to
+  the last timed `batch.committed` of any. A consumer that joins late sets off a
+  rebalance, and the group applies some messages again (a batch whose offsets could not
+  be committed is read again by the partitions' next owner): the notes show how many,
+  and events/s counts each event once. The run ends when the group's committed offsets
+  cover every event. Peak RSS is the largest consumer's; summed peaks, the group's.
 - in-process pipeline: `process_batch` called directly, one transaction per batch, no
   Kafka and no consumer loop.
 - decoding and mapping only: every event parsed, validated and mapped to its row changes
@@ -183,6 +193,57 @@ def sweep_rows(results: dict[str, Any]) -> list[Row]:
     ]
 
 
+_SCALE_OUT_HEADERS = [
+    "consumers",
+    "events",
+    "seconds",
+    "events/s",
+    "steady events/s",
+    "batch p50 s",
+    "batch p99 s",
+    "peak RSS MB",
+    "summed peaks MB",
+    "÷ 1 consumer",
+    "notes",
+]
+
+
+def scale_out_rows(results: dict[str, Any]) -> list[Row]:
+    """One consumer (the sweep point at the same batch size, if any), then the group."""
+    scale_out = results["scale_out"]
+    single = [p for p in results["sweep"] if p["batch_size"] == scale_out["batch_size"]]
+    rows = [_scale_out_row(1, point, point["peak_rss_mb"], None, "") for point in single[:1]]
+    match = {True: "tables match", False: "tables differ", None: "not compared"}
+    rows.append(
+        _scale_out_row(
+            scale_out["consumers"],
+            scale_out,
+            scale_out["peak_rss_mb_sum"],
+            scale_out["vs_single_consumer"],
+            f"{match[scale_out['tables_match']]}; {scale_out['applied_again']:,} applied again",
+        )
+    )
+    return rows
+
+
+def _scale_out_row(
+    consumers: int, point: dict[str, Any], summed_peaks: float, ratio: float | None, notes: str
+) -> Row:
+    return [
+        str(consumers),
+        _number(point["events"]),
+        f"{point['seconds']:.2f}",
+        _number(point["events_per_second"]),
+        _optional(point["steady_events_per_second"]),
+        f"{point['batch_seconds_p50']:.3f}",
+        f"{point['batch_seconds_p99']:.3f}",
+        f"{point['peak_rss_mb']:.0f}",
+        f"{summed_peaks:.0f}",
+        "" if ratio is None else _ratio(ratio),
+        notes,
+    ]
+
+
 def _numeric(position: int, header: str) -> bool:
     return position > 0 and header != "notes"
 
@@ -210,6 +271,18 @@ def sweep_table(results: dict[str, Any]) -> Table:
     return _rich(
         f"End to end by batch size ({events:,} events each)", _SWEEP_HEADERS, sweep_rows(results)
     )
+
+
+def _scale_out_title(results: dict[str, Any]) -> str:
+    scale_out = results["scale_out"]
+    return (
+        f"Scale-out: consumers in one group, batch size {scale_out['batch_size']}"
+        f" ({scale_out['events']:,} events each)"
+    )
+
+
+def scale_out_table(results: dict[str, Any]) -> Table:
+    return _rich(_scale_out_title(results), _SCALE_OUT_HEADERS, scale_out_rows(results))
 
 
 def _markdown_table(headers: list[str], rows: list[Row]) -> list[str]:
@@ -245,6 +318,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"## End to end by batch size ({settings['sweep_events']:,} events each)",
             "",
             *_markdown_table(_SWEEP_HEADERS, sweep_rows(results)),
+            "",
+        ]
+    if results.get("scale_out"):
+        lines += [
+            f"## {_scale_out_title(results)}",
+            "",
+            *_markdown_table(_SCALE_OUT_HEADERS, scale_out_rows(results)),
             "",
         ]
     lines += ["## Definitions", "", NOTES]

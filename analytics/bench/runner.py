@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from rich.progress import Progress as RichProgressDisplay
 from rich.progress import TaskID
+from sqlalchemy.engine import URL
 
 from analytics.bench import baseline, e2e, raw, report
 from analytics.bench.database import (
@@ -44,6 +45,7 @@ DEFAULT_BATCH_SIZE: int = ConsumerSettings.model_fields["batch_size"].default
 DEFAULT_BATCH_SIZES = (100, 500, 2000, 5000)
 DEFAULT_BASELINE_EVENTS = 5000
 DEFAULT_PARTITIONS = 16
+DEFAULT_SCALE_OUT = 2
 DEFAULT_SEED = 42
 DEFAULT_OUTPUT_DIR = Path("analytics-data/bench")
 RESULTS_FILE = "bench-results.json"
@@ -81,6 +83,7 @@ class BenchOptions:
     output_dir: Path = DEFAULT_OUTPUT_DIR
     seed: int = DEFAULT_SEED
     partitions: int = DEFAULT_PARTITIONS
+    scale_out: int = DEFAULT_SCALE_OUT  # consumers of the scale-out run; 0 or 1 skips it
 
     @property
     def sweep_count(self) -> int:
@@ -101,6 +104,8 @@ class BenchOptions:
             raise BenchError("--baseline-events must be at least 1")
         if not 1 <= self.partitions <= 64:
             raise BenchError("--partitions must be between 1 and 64")
+        if self.scale_out < 0:
+            raise BenchError("--scale-out must be at least 0")
 
 
 @dataclass
@@ -189,6 +194,14 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
         for _result, tables_after in sweep[1:]:
             require_same(sweep[0][1], tables_after, "a batch-size sweep point")
 
+        scale_out = None
+        if options.scale_out > 1:
+            # Compared with a single consumer's tables from the same events, if one ran.
+            single = sweep[0][1] if sweep else None
+            if single is None and sweep_count == count:
+                single = reference
+            scale_out = _scale_out(spool, url, database_url, options, single, shown_progress)
+
     results = _results(
         options=options,
         database=shown(url),
@@ -203,6 +216,7 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
         decode_seconds=decode_seconds,
         baseline_result=baseline_result,
         sweep=sweep,
+        scale_out=scale_out,
     )
     (output_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     (output_dir / SUMMARY_FILE).write_text(report.markdown(results))
@@ -216,19 +230,66 @@ def _e2e(
     database_url: str,
     options: BenchOptions,
     progress: Progress,
+    consumers: int = 1,
 ) -> e2e.E2EResult:
-    progress.phase(f"End to end, batch size {batch_size}", count)
-    log_path = options.output_dir / "logs" / f"consumer-batch-{batch_size}-events-{count}.log"
+    name = f"consumer-batch-{batch_size}-events-{count}"
+    phase = f"End to end, batch size {batch_size}"
+    if consumers > 1:  # one log each: 2-consumers-batch-1000-events-25000-1.log, ...-2.log
+        name = f"{consumers}-consumers-batch-{batch_size}-events-{count}"
+        phase = f"End to end, {consumers} consumers, batch size {batch_size}"
+    progress.phase(phase, count)
     return e2e.run(
         spool.read(0, count),
         count,
         spool.average_size,
         batch_size,
         database_url,
-        log_path,
+        options.output_dir / "logs" / f"{name}.log",
         options.partitions,
         progress.update,
+        consumers,
     )
+
+
+@dataclass(frozen=True)
+class _ScaleOut:
+    result: e2e.E2EResult
+    tables: Snapshot
+    single_consumer: Snapshot | None  # the tables one consumer left from the same events
+
+    @property
+    def tables_match(self) -> bool | None:
+        if self.single_consumer is None:
+            return None
+        return not self.single_consumer.differences(self.tables)
+
+
+def _scale_out(
+    spool: Spool,
+    url: URL,
+    database_url: str,
+    options: BenchOptions,
+    single_consumer: Snapshot | None,
+    progress: Progress,
+) -> _ScaleOut:
+    """The sweep's events through several consumers of one group at the main batch size,
+    as production scales out."""
+    with connection_to(url) as connection:
+        empty(connection)
+    result = _e2e(
+        spool,
+        options.sweep_count,
+        options.batch_size,
+        database_url,
+        options,
+        progress,
+        options.scale_out,
+    )
+    with connection_to(url) as connection:
+        scale_out = _ScaleOut(result, snapshot(connection), single_consumer)
+    if single_consumer is not None:
+        require_same(single_consumer, scale_out.tables, "the scale-out run")
+    return scale_out
 
 
 @dataclass(frozen=True)
@@ -357,6 +418,7 @@ def _results(
     decode_seconds: float,
     baseline_result: baseline.BaselineResult,
     sweep: list[tuple[e2e.E2EResult, Snapshot]],
+    scale_out: _ScaleOut | None,
 ) -> dict[str, Any]:
     count, rows = options.events, reference.rows
     end_to_end = _e2e_entry(main, rows, writes.at[count])
@@ -426,6 +488,8 @@ def _results(
     vs_raw = end_to_end["events_per_second"] / raw_entry["events_per_second"]
     vs_baseline = end_to_end["events_per_second"] / baseline_eps
     peak_rss = max([main.peak_rss_mb, *(result.peak_rss_mb for result, _ in sweep)])
+    if scale_out is not None:
+        peak_rss = max(peak_rss, scale_out.result.peak_rss_mb)
     return {
         "schema_version": 1,
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -445,6 +509,7 @@ def _results(
             "baseline_events": baseline_events,
             "seed": options.seed,
             "partitions_per_topic": options.partitions,
+            "scale_out_consumers": options.scale_out,
             "raw_statement_bytes": raw.STATEMENT_BYTES,
             "raw_rows_per_commit": raw.ROWS_PER_COMMIT,
         },
@@ -473,6 +538,33 @@ def _results(
             },
         },
         "sweep": sweep_entries,
+        "scale_out": _scale_out_entry(scale_out, sweep, writes),
+    }
+
+
+def _scale_out_entry(
+    scale_out: _ScaleOut | None, sweep: list[tuple[e2e.E2EResult, Snapshot]], writes: _RowWrites
+) -> dict[str, Any] | None:
+    if scale_out is None:
+        return None
+    result = scale_out.result
+    entry = _e2e_entry(result, scale_out.tables.rows, writes.at[result.events])
+    del entry["consumer_log"]
+    single = next((point for point, _ in sweep if point.batch_size == result.batch_size), None)
+    return {
+        "consumers": result.consumers,
+        **entry,
+        "peak_rss_mb_per_consumer": [round(peak, 1) for peak in result.peak_rss_mb_by_consumer],
+        "peak_rss_mb_sum": round(sum(result.peak_rss_mb_by_consumer), 1),
+        # Rebalances make the group apply some messages again: work done, but left out
+        # of the timed events (each event counts once).
+        "applied_messages": result.applied_messages,
+        "applied_again": result.applied_again,
+        "vs_single_consumer": (
+            round(result.events_per_second / single.events_per_second, 2) if single else None
+        ),
+        "tables_match": scale_out.tables_match,
+        "consumer_logs": [str(path) for path in result.log_paths],
     }
 
 
