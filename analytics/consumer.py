@@ -128,6 +128,7 @@ class Service:
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
         self.assigned: set[Partition] = set()
+        self.revoked_while_polling: set[Partition] = set()
         self.paused = False
         self.stopping = False
 
@@ -195,7 +196,13 @@ class Service:
             if remaining <= 0:
                 break
             wanted = self.settings.batch_size - len(batch)
-            for message in self.consumer.consume(num_messages=wanted, timeout=min(remaining, 0.5)):
+            messages = self.consumer.consume(num_messages=wanted, timeout=min(remaining, 0.5))
+            if self.revoked_while_polling:
+                # Fetched before a revocation: if the partition comes back, its messages
+                # are fetched again from the committed offset, and would be here twice.
+                revoked, self.revoked_while_polling = self.revoked_while_polling, set()
+                batch = [m for m in batch if (m.topic, m.partition) not in revoked]
+            for message in messages:
                 error = message.error()
                 if error is None:
                     batch.append(source_of(message))
@@ -296,7 +303,9 @@ class Service:
         log.info("partitions.assigned", partitions=_names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self.assigned -= revoked
+        self.revoked_while_polling |= revoked
         log.info("partitions.revoked", partitions=_names(partitions))
 
     # --- observability ---------------------------------------------------------------

@@ -63,8 +63,7 @@ def apply(connection: sa.Connection, events: Sequence[Event]) -> ApplyResult:
     """Apply `events` in order inside the caller's transaction; return what happened."""
     changes = [map_event(event) for event in events]
     try:
-        with connection.begin_nested():
-            return _apply_changes(connection, changes)
+        return _in_savepoint(connection, changes)
     except sa.exc.DBAPIError as exc:
         if not is_data_error(exc):
             raise
@@ -75,8 +74,7 @@ def _apply_one_by_one(connection: sa.Connection, changes: Sequence[Change]) -> A
     result = ApplyResult()
     for index, change in enumerate(changes):
         try:
-            with connection.begin_nested():
-                single = _apply_changes(connection, [change])
+            single = _in_savepoint(connection, [change])
         except sa.exc.DBAPIError as exc:
             if not is_data_error(exc):
                 raise
@@ -84,6 +82,24 @@ def _apply_one_by_one(connection: sa.Connection, changes: Sequence[Change]) -> A
             result.rejected.append(Rejection(index, error))
             continue
         result.extend(single, offset=index)
+    return result
+
+
+def _in_savepoint(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
+    """`_apply_changes` undone to a savepoint if the server refuses a row.
+
+    Any other error (a deadlock, a lost connection) leaves the transaction to the caller
+    as it is: the server may have rolled it back whole, savepoint included, and rolling
+    back to that savepoint would replace the real error with "savepoint does not exist".
+    """
+    savepoint = connection.begin_nested()
+    try:
+        result = _apply_changes(connection, changes)
+    except sa.exc.DBAPIError as exc:
+        if is_data_error(exc):
+            savepoint.rollback()
+        raise
+    savepoint.commit()
     return result
 
 
