@@ -28,7 +28,7 @@ class ConsumerSettings(BaseSettings):
         TOPICS, description="Topics to consume (comma-separated)"
     )
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy database URL")
-    batch_size: int = Field(1000, ge=1, le=100_000, description="Most messages per transaction")
+    batch_size: int = Field(5000, ge=1, le=100_000, description="Most messages per transaction")
     batch_max_seconds: float = Field(
         1.0, gt=0, le=60, description="Longest wait to fill a batch before applying it"
     )

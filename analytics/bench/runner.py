@@ -42,7 +42,7 @@ from analytics.settings import ConsumerSettings
 
 DEFAULT_EVENTS = 100_000
 DEFAULT_BATCH_SIZE: int = ConsumerSettings.model_fields["batch_size"].default
-DEFAULT_BATCH_SIZES = (100, 500, 2000, 5000)
+DEFAULT_BATCH_SIZES = (100, 500, 1000, 2000, 5000)
 DEFAULT_BASELINE_EVENTS = 5000
 DEFAULT_PARTITIONS = 16
 DEFAULT_SCALE_OUT = 2
