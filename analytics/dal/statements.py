@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
@@ -81,6 +81,7 @@ def _other_unique_keys(table: sa.Table) -> list[sa.UniqueConstraint]:
     return [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
 
 
+_T = TypeVar("_T")
 _Encoder = Callable[[Any], str]
 
 
@@ -153,32 +154,42 @@ def _execute_with_parameters(
     max_rows = MAX_ROWS_PER_STATEMENT
     if not is_mysql_family(connection.dialect):
         max_rows = min(max_rows, SQLITE_MAX_VARIABLES // len(template.columns))
-    for count, params in _chunks(template, rows, max_rows):
-        sql = template.head + ", ".join([template.group] * count) + template.tail
-        connection.exec_driver_sql(sql, tuple(params))
-
-
-def _chunks(
-    template: _MultiRowTemplate, rows: Iterable[Mapping[str, Any]], max_rows: int
-) -> Iterator[tuple[int, list[Any]]]:
-    params: list[Any] = []
-    count = size = 0
     pairs = tuple(zip(template.columns, template.processors, strict=True))
-    for row in rows:
-        for name, process in pairs:
-            value = row[name]
-            if process is not None:
-                value = process(value)
-            if isinstance(value, str | bytes):
-                size += len(value)
-            params.append(value)
-        count += 1
-        size += 8 * len(pairs)
-        if count >= max_rows or size >= MAX_BYTES_PER_STATEMENT:
-            yield count, params
-            params, count, size = [], 0, 0
-    if count:
-        yield count, params
+    sized = (_row_parameters(pairs, row) for row in rows)
+    for chunk in _within_limits(sized, max_rows):
+        sql = template.head + ", ".join([template.group] * len(chunk)) + template.tail
+        connection.exec_driver_sql(sql, tuple(value for params in chunk for value in params))
+
+
+def _row_parameters(
+    pairs: Sequence[tuple[str, Callable[[Any], Any] | None]], row: Mapping[str, Any]
+) -> tuple[list[Any], int]:
+    """The row's bound values in statement order, and (roughly) their size."""
+    params: list[Any] = []
+    size = 8 * len(pairs)
+    for name, process in pairs:
+        value = row[name]
+        if process is not None:
+            value = process(value)
+        if isinstance(value, str | bytes):
+            size += len(value)
+        params.append(value)
+    return params, size
+
+
+def _within_limits(items: Iterable[tuple[_T, int]], max_rows: int) -> Iterator[list[_T]]:
+    """Consecutive runs of the sized items, each at most `max_rows` long and closed once
+    it reaches MAX_BYTES_PER_STATEMENT."""
+    chunk: list[_T] = []
+    size = 0
+    for item, item_size in items:
+        chunk.append(item)
+        size += item_size
+        if len(chunk) >= max_rows or size >= MAX_BYTES_PER_STATEMENT:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 # MySQL family: the values are rendered into the statement. mysqlclient would quote each
@@ -206,7 +217,7 @@ def _execute_rendered(
     head, tail = template.head.replace("%%", "%"), template.tail.replace("%%", "%")
     dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
-        for groups in _rendered_chunks(encoders, rows):
+        for groups in _within_limits(_rendered_groups(encoders, rows), MAX_ROWS_PER_STATEMENT):
             sql = head + ", ".join(groups) + tail
             connection.exec_driver_sql(sql, execution_options={"no_parameters": True})
     except sa.exc.StatementError as error:
@@ -220,22 +231,13 @@ def _execute_rendered(
         raise sa.exc.DBAPIError.instance(head, None, error, dbapi_error) from error
 
 
-def _rendered_chunks(
+def _rendered_groups(
     encoders: Sequence[tuple[str, _Encoder]], rows: Iterable[Mapping[str, Any]]
-) -> Iterator[list[str]]:
-    """The rows' `(...)` groups, at most MAX_ROWS_PER_STATEMENT of them and about
-    MAX_BYTES_PER_STATEMENT characters per list."""
-    groups: list[str] = []
-    size = 0
+) -> Iterator[tuple[str, int]]:
+    """Each row's `(...)` group, and its length in the statement."""
     for row in rows:
         group = "(" + ", ".join([encode(row[name]) for name, encode in encoders]) + ")"
-        groups.append(group)
-        size += len(group) + 2
-        if len(groups) >= MAX_ROWS_PER_STATEMENT or size >= MAX_BYTES_PER_STATEMENT:
-            yield groups
-            groups, size = [], 0
-    if groups:
-        yield groups
+        yield group, len(group) + 2
 
 
 def _processed(process: Callable[[Any], Any] | None, encode: _Encoder) -> _Encoder:
