@@ -138,6 +138,21 @@ def review_command(
         typer.echo(revision.sql)
 
 
+@migrate_app.command("sql")
+def sql_command(
+    revision: Annotated[str, typer.Argument(help="Revision id, e.g. 0002.")],
+    dialect: Annotated[
+        Dialect, typer.Option(help="SQL dialect to render the DDL for.")
+    ] = Dialect.MYSQL,
+) -> None:
+    """Print the offline DDL of one revision (the committed golden files are its output)."""
+    try:
+        rendered = migrate.revision_sql(revision, dialect.value)
+    except migrate.ReviewError as exc:
+        _fail(exc)
+    typer.echo(rendered.sql, nl=False)
+
+
 dlq_app = typer.Typer(
     help="Dead letters: list them, and replay them once their cause is fixed.",
     no_args_is_help=True,

@@ -7,6 +7,7 @@ Secret fields are removed from the stored value first.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -48,6 +49,9 @@ class Source:
     offset: int
     key: bytes | None
     value: bytes | None
+    # The hash of the message as it first arrived, when `value` is a stored (redacted)
+    # copy of it: a replayed letter that fails again updates its own row.
+    recorded_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +126,19 @@ def _storable(text: str) -> bool:
     return True
 
 
+def message_hash(source: Source) -> str:
+    """SHA-256 (hex) of the message's key and value: part of its letter's identity."""
+    if source.recorded_hash is not None:
+        return source.recorded_hash
+    digest = hashlib.sha256()
+    for part in (source.key, source.value):
+        # Length-prefixed, so that no key/value split of the same bytes collides.
+        digest.update(b"-" if part is None else len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
 def record(connection: sa.Connection, letters: Sequence[DeadLetter], now: datetime) -> None:
-    """Insert the dead letters, or refresh the ones already recorded for the same offsets."""
+    """Insert the dead letters, or refresh the ones already recorded for the same messages."""
     rows = [_row(letter, now) for letter in letters]
     update = ("raw_value", "error_class", "reason", "last_failed_at", "status")
     execute_upsert(connection, dead_letters, rows, update)
@@ -144,4 +159,6 @@ def _row(letter: DeadLetter, now: datetime) -> dict[str, Any]:
         "last_failed_at": now,
         "status": "pending",
         "replayed_at": None,
+        "message_hash": message_hash(source),
+        "message_bytes": None if source.value is None else len(source.value),
     }

@@ -32,7 +32,7 @@ from analytics.sequences import batched
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_BATCH_SIZE = 500
 
-SourceKey = tuple[str, int, int]
+SourceKey = tuple[str, int, int, str | None]
 
 
 class Status(StrEnum):
@@ -248,15 +248,23 @@ def _replay_batch(connection: sa.Connection, ids: Sequence[int], now: datetime) 
             *_SOURCE_ORDER,
             dead_letters.c.kafka_key,
             dead_letters.c.raw_value,
+            dead_letters.c.message_hash,
         )
         .where(dead_letters.c.id.in_(ids), dead_letters.c.status == Status.PENDING.value)
         .order_by(*_SOURCE_ORDER)
         .with_for_update()
     ).all()
     letters = {
-        (row.topic, row.kafka_partition, row.kafka_offset): (
+        (row.topic, row.kafka_partition, row.kafka_offset, row.message_hash): (
             row.id,
-            Source(row.topic, row.kafka_partition, row.kafka_offset, row.kafka_key, row.raw_value),
+            Source(
+                row.topic,
+                row.kafka_partition,
+                row.kafka_offset,
+                row.kafka_key,
+                row.raw_value,
+                recorded_hash=row.message_hash,
+            ),
         )
         for row in rows
     }
@@ -264,7 +272,7 @@ def _replay_batch(connection: sa.Connection, ids: Sequence[int], now: datetime) 
     failed: dict[SourceKey, Failure] = {}
     for letter in outcome.dead_letters:
         source = letter.source
-        key = (source.topic, source.partition, source.offset)
+        key = (source.topic, source.partition, source.offset, source.recorded_hash)
         failed[key] = Failure(
             id=letters[key][0],
             topic=source.topic,

@@ -67,7 +67,8 @@ Json = sa.JSON(none_as_null=True)
 # Raw message bytes of any size a broker accepts.
 LongBlob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
-# InnoDB rows are addressed by a 64-bit surrogate; SQLite only auto-increments INTEGER.
+# 64-bit surrogate ids (upserts burn AUTO_INCREMENT values; 32 bits would run out);
+# SQLite only auto-increments INTEGER, which is 64 bits there.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # SQLAlchemy reads mysql_* options for mysql:// URLs and mariadb_* ones for mariadb:// URLs.
@@ -182,7 +183,7 @@ products = sa.Table(
 product_variants = sa.Table(
     "product_variants",
     metadata,
-    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
     _id("product_id", nullable=False),
     sa.Column("variant_key", ExactString(200), nullable=False),
     sa.Column("variant_id", ExactString(100), nullable=False),
@@ -272,7 +273,7 @@ orders = sa.Table(
 order_items = sa.Table(
     "order_items",
     metadata,
-    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
     _id("order_id", nullable=False),
     sa.Column("item_id", ExactString(50), nullable=False),
     _id("product_id", nullable=False),
@@ -318,8 +319,9 @@ tombstones = sa.Table(
     **TABLE_OPTIONS,
 )
 
-# Every consumed message that could not be applied. One row per source offset, so a
-# replayed message updates its dead letter instead of adding a second one.
+# Every consumed message that could not be applied. One row per source message (its
+# coordinates and its hash), so a redelivered message updates its dead letter instead of
+# adding a second one.
 dead_letters = sa.Table(
     "dead_letters",
     metadata,
@@ -338,7 +340,13 @@ dead_letters = sa.Table(
     sa.Column("last_failed_at", UtcDateTime, nullable=False),
     sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
     sa.Column("replayed_at", UtcDateTime),
-    sa.UniqueConstraint("topic", "kafka_partition", "kafka_offset", name="uq_dead_letters_source"),
+    # SHA-256 (hex) of the message's key and value: part of the letter's identity, so two
+    # different messages at the same coordinates never share (and overwrite) one row.
+    sa.Column("message_hash", sa.CHAR(64)),
+    sa.Column("message_bytes", sa.BigInteger()),  # size of the value as it arrived
+    sa.UniqueConstraint(
+        "topic", "kafka_partition", "kafka_offset", "message_hash", name="uq_dead_letters_source"
+    ),
     sa.Index("idx_dead_letters_error_class", "error_class"),
     sa.Index("idx_dead_letters_status", "status"),
     sa.Index("idx_dead_letters_first_failed", "first_failed_at"),

@@ -66,16 +66,16 @@ CASCADES = {
 
 NEW_REVISION = '''"""Index users by display name.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 9001
+Revises: {head}
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "9001"
+down_revision: str | None = "{head}"
 branch_labels: str | None = None
 depends_on: str | None = None
 
@@ -87,7 +87,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("idx_users_display_name", table_name="users")
 '''
-NEW_REVISION_PATH = "migrations/versions/0002_index_users_display_name.py"
+NEW_REVISION_PATH = "migrations/versions/9001_index_users_display_name.py"
+HEAD = migrate.revisions()[-1]
 
 
 # --- databases --------------------------------------------------------------------------
@@ -525,7 +526,7 @@ def make_repo(directory: Path, project: str = ".") -> Path:
 
 def add_revision(root: Path) -> Path:
     path = root / NEW_REVISION_PATH
-    path.write_text(NEW_REVISION)
+    path.write_text(NEW_REVISION.replace("{head}", HEAD))
     return path
 
 
@@ -553,13 +554,16 @@ def test_review_returns_the_added_revision_only(repo: Path, dialect: str) -> Non
     add_revision(repo)
     (added,) = migrate.review(base="HEAD", dialect=dialect, root=repo)
     assert (added.revision, added.message, added.path) == (
-        "0002",
+        "9001",
         "Index users by display name.",
         NEW_REVISION_PATH,
     )
     assert "CREATE INDEX idx_users_display_name ON users (display_name);" in added.sql
     assert "CREATE TABLE" not in added.sql
-    assert "UPDATE alembic_version SET version_num='0002'" in added.sql
+    assert (
+        f"UPDATE alembic_version SET version_num='9001' "
+        f"WHERE alembic_version.version_num = '{HEAD}'" in added.sql
+    )
 
 
 def test_review_of_committed_revisions_since_an_older_ref(repo: Path) -> None:
@@ -567,10 +571,10 @@ def test_review_of_committed_revisions_since_an_older_ref(repo: Path) -> None:
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "--message", "Add revision 0002")
     assert migrate.review(base="HEAD", root=repo) == []
-    assert [r.revision for r in migrate.review(base="HEAD~1", root=repo)] == ["0002"]
+    assert [r.revision for r in migrate.review(base="HEAD~1", root=repo)] == ["9001"]
     assert [r.revision for r in migrate.review(base=empty_tree(repo), root=repo)] == [
-        "0001",
-        "0002",
+        *migrate.revisions(),
+        "9001",
     ]
 
 
@@ -581,7 +585,7 @@ def test_review_of_committed_revisions_since_an_older_ref(repo: Path) -> None:
 def test_review_from_the_empty_tree_renders_the_initial_schema(
     repo: Path, dialect: str, collation: str
 ) -> None:
-    (initial,) = migrate.review(base=empty_tree(repo), dialect=dialect, root=repo)
+    initial, *_later = migrate.review(base=empty_tree(repo), dialect=dialect, root=repo)
     assert initial.revision == "0001"
     assert initial.path == f"migrations/versions/{INITIAL_REVISION}"
     assert "CREATE TABLE alembic_version" in initial.sql
@@ -600,7 +604,7 @@ def test_review_from_the_empty_tree_renders_the_initial_schema(
     ],
 )
 def test_review_renders_the_table_options(repo: Path, dialect: str) -> None:
-    (initial,) = migrate.review(base=empty_tree(repo), dialect=dialect, root=repo)
+    initial, *_later = migrate.review(base=empty_tree(repo), dialect=dialect, root=repo)
     table = create_table(initial.sql, "users")
     assert table.endswith(f")ENGINE=InnoDB CHARSET=utf8mb4 COLLATE {TABLE_COLLATION};")
 
@@ -637,7 +641,46 @@ def test_review_rejects_a_changed_released_revision(
 def test_review_in_a_project_below_the_repository_top(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "monorepo", project="services/analytics")
     add_revision(root)
-    assert [r.revision for r in migrate.review(base="HEAD", root=root)] == ["0002"]
+    assert [r.revision for r in migrate.review(base="HEAD", root=root)] == ["9001"]
     edit(root)
     with pytest.raises(migrate.ReleasedRevisionEdited, match=INITIAL_REVISION):
         migrate.review(base="HEAD", root=root)
+
+
+# --- released revisions are frozen ------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", migrate.GOLDEN_DIALECTS)
+@pytest.mark.parametrize("revision", migrate.revisions())
+def test_every_revision_renders_its_committed_ddl(revision: str, dialect: str) -> None:
+    golden = migrate.golden_path(revision, dialect)
+    where = golden.relative_to(migrate.PROJECT_ROOT)
+    assert golden.exists(), (
+        f"no committed DDL for revision {revision}; write it with\n"
+        f"  analytics migrate sql {revision} --dialect {dialect} > {where}"
+    )
+    assert migrate.revision_sql(revision, dialect).sql == golden.read_text(), (
+        f"revision {revision} no longer renders the DDL it was released with ({golden.name}); "
+        "released revisions are fixed forward with a new revision"
+    )
+
+
+def test_revisions_do_not_import_the_live_schema() -> None:
+    versions = migrate.PROJECT_ROOT / migrate.VERSIONS
+    for path in sorted(versions.glob("*.py")):
+        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", path.read_text(), re.MULTILINE)
+        live = [name for name in imports if name.split(".")[0] in ("analytics", "producer_sim")]
+        assert not live, f"{path.name} imports {live}: its DDL would follow later code changes"
+
+
+def test_a_changed_live_type_does_not_change_a_released_revision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Editing the live schema's types must leave released revisions' DDL as it was."""
+    import analytics.schema as schema
+
+    monkeypatch.setattr(schema, "MYSQL_EXACT_COLLATION", "utf8mb4_general_ci")
+    monkeypatch.setattr(schema, "MARIADB_EXACT_COLLATION", "utf8mb4_general_ci")
+    for dialect in migrate.GOLDEN_DIALECTS:
+        golden = migrate.golden_path("0001", dialect).read_text()
+        assert migrate.revision_sql("0001", dialect).sql == golden

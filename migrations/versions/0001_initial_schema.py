@@ -13,13 +13,34 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
-
-from analytics.schema import ExactString
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import TypeCompiler
 
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+# This revision's DDL must never change with the live schema code, so the types it
+# needs are defined here, as they were when it was released.
+class ExactString(sa.String):
+    """VARCHAR compared byte for byte, trailing spaces included (binary NO PAD collation)."""
+
+    cache_ok = True
+
+
+@compiles(ExactString, "mysql")
+@compiles(ExactString, "mariadb")
+def _exact_string_mysql(type_: ExactString, compiler: TypeCompiler, **kw: Any) -> str:
+    mariadb = getattr(compiler.dialect, "is_mariadb", False)
+    collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_0900_bin"
+    return f"VARCHAR({type_.length}) COLLATE {collation}"
+
+
+@compiles(ExactString)
+def _exact_string_default(type_: ExactString, compiler: TypeCompiler, **kw: Any) -> str:
+    return f"VARCHAR({type_.length})"
 
 
 DATETIME6 = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
