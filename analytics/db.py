@@ -66,13 +66,46 @@ def create_engine(url: str | URL, **kwargs: Any) -> sa.Engine:
         options.setdefault("pool_recycle", 3600)
         options.setdefault("isolation_level", "READ COMMITTED")
         options.setdefault("connect_args", {"init_command": MYSQL_SESSION_SETUP})
-        return sa.create_engine(url, **options)
+        engine = sa.create_engine(url, **options)
+        _remember_packet_limit(engine)
+        return engine
     if url.get_backend_name() == "sqlite":
         _ensure_sqlite_directory(url)
         engine = sa.create_engine(url, **options)
         _configure_sqlite(engine)
         return engine
     return sa.create_engine(url, **options)
+
+
+# What one statement may carry, in bytes. The client library refuses packets above its
+# own max_allowed_packet (16 MiB in libmariadb) whatever the server allows.
+CLIENT_PACKET_LIMIT = 16 * 1024 * 1024
+# SQLite has no packet; its limit is SQLITE_MAX_SQL_LENGTH (1 GB by default), and the
+# rows per statement are bounded by its variable limit anyway.
+SQLITE_PACKET_LIMIT = 64 * 1024 * 1024
+_PACKET_LIMIT = "analytics_max_allowed_packet"
+
+
+def _remember_packet_limit(engine: sa.Engine) -> None:
+    """Read the server's max_allowed_packet once per connection, on connect."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT @@max_allowed_packet")
+            (server_limit,) = cursor.fetchone()
+        finally:
+            cursor.close()
+        record.info[_PACKET_LIMIT] = min(int(server_limit), CLIENT_PACKET_LIMIT)
+
+
+def packet_limit(connection: sa.Connection) -> int:
+    """The largest statement, in bytes, this connection's server and client accept."""
+    if not is_mysql_family(connection.dialect):
+        return SQLITE_PACKET_LIMIT
+    limit = connection.connection.info.get(_PACKET_LIMIT)
+    return int(limit) if limit is not None else CLIENT_PACKET_LIMIT
 
 
 def _ensure_sqlite_directory(url: URL) -> None:
