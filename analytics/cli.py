@@ -465,6 +465,9 @@ def consume_command(
     dead_letter_window: Annotated[
         int | None, _option("Recent messages the dead-letter share is taken over.")
     ] = None,
+    max_future_skew_seconds: Annotated[
+        float | None, _option("Dead-letter events stamped further ahead of this clock.")
+    ] = None,
     session_timeout_ms: Annotated[int | None, _option("Kafka session.timeout.ms.")] = None,
     max_poll_interval_ms: Annotated[int | None, _option("Kafka max.poll.interval.ms.")] = None,
     metrics_port: Annotated[int | None, _option("Port of /metrics and /health; 0 = off.")] = None,

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -236,7 +236,9 @@ class Service:
     def _write(self, sources: Sequence[Source]) -> BatchOutcome:
         """One transaction: apply the batch, record its dead letters, commit."""
         with self.engine.begin() as connection:
-            outcome = process_batch(connection, sources, datetime.now(UTC).replace(tzinfo=None))
+            now = datetime.now(UTC).replace(tzinfo=None)
+            skew = timedelta(seconds=self.settings.max_future_skew_seconds)
+            outcome = process_batch(connection, sources, now, skew)
             self.guard.check(outcome, len(sources))
         self.guard.record(outcome, len(sources))
         return outcome

@@ -11,6 +11,7 @@ class Reason(StrEnum):
     UNDECODABLE = "undecodable"  # not UTF-8 JSON
     NOT_AN_OBJECT = "not_an_object"  # JSON, but not an object
     INVALID_ENVELOPE = "invalid_envelope"  # event_type/event_id/timestamp/entity_id missing or bad
+    FUTURE_TIMESTAMP = "future_timestamp"  # stamped further ahead of our clock than allowed
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     WRONG_TOPIC = "wrong_topic"  # event_type's topic is not the topic it arrived on
     INVALID_PAYLOAD = "invalid_payload"  # data does not fit the contract or the columns
@@ -18,6 +19,7 @@ class Reason(StrEnum):
     UNKNOWN_ENTITY = "unknown_entity"  # a delete/cancel for a row that does not exist
     KEY_CONFLICT = "key_conflict"  # a unique key already belongs to another entity
     DATABASE_REJECTED = "database_rejected"  # the server refused the row
+    TOO_LARGE = "too_large"  # a row larger than any statement the server accepts
 
 
 class InvalidEvent(Exception):

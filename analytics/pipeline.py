@@ -12,7 +12,7 @@ import gc
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -21,6 +21,12 @@ from analytics.dal import apply
 from analytics.deadletters import DeadLetter, Source
 from analytics.errors import InvalidEvent, Reason
 from analytics.events import TOPICS, Event, decode_event, topic_of
+
+# How far ahead of this process's clock an event's timestamp may be. An event from the
+# future would become its entity's version and make every real event after it stale (a
+# delete stamped 9999-12-31 would tombstone its entity for good), so one further ahead is
+# dead-lettered instead, to be replayed once its time has come.
+DEFAULT_MAX_FUTURE_SKEW = timedelta(hours=1)
 
 
 @dataclass
@@ -56,15 +62,22 @@ def freeze_startup_objects() -> None:
 
 
 def process_batch(
-    connection: sa.Connection, messages: Sequence[Source], now: datetime
+    connection: sa.Connection,
+    messages: Sequence[Source],
+    now: datetime,
+    max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> BatchOutcome:
-    """Apply `messages` in order within the caller's transaction; dead-letter the rest."""
+    """Apply `messages` in order within the caller's transaction; dead-letter the rest.
+
+    `now` is the current time as naive UTC: events stamped more than `max_future_skew`
+    after it are dead-lettered (`future_timestamp`)."""
     events: list[Event] = []
     origins: list[Source] = []
     outcome = BatchOutcome()
+    latest = now + max_future_skew
     for message in messages:
         try:
-            events.append(decode_message(message))
+            events.append(decode_message(message, latest))
         except InvalidEvent as error:
             outcome.dead_letters.append(DeadLetter(message, error))
             continue
@@ -79,9 +92,17 @@ def process_batch(
     return outcome
 
 
-def decode_message(message: Source) -> Event:
-    """The message's event, checked against the topic it arrived on."""
+def decode_message(message: Source, latest: datetime = datetime.max) -> Event:
+    """The message's event, checked against the topic it arrived on and against the
+    latest event time accepted now (naive UTC)."""
     event = decode_event(message.value or b"")
+    if event.timestamp > latest:
+        raise InvalidEvent(
+            Reason.FUTURE_TIMESTAMP,
+            f"{event.event_type} is stamped {event.timestamp.isoformat()}Z, after the latest "
+            f"time accepted now ({latest.isoformat(timespec='seconds')}Z); replay it once "
+            "its time has come",
+        )
     # Keys and ordering hold per topic: an event on another topic's stream could overtake
     # or be overtaken by its entity's other events. Files have no topic to check.
     if message.topic in TOPICS and topic_of(event.event_type) != message.topic:

@@ -49,6 +49,11 @@ class ConsumerSettings(BaseSettings):
     dead_letter_window: int = Field(
         1000, ge=1, description="How many recent messages the dead-letter ratio looks at"
     )
+    max_future_skew_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Dead-letter events stamped more than this far ahead of this clock",
+    )
     session_timeout_ms: int = Field(45_000, ge=1000, description="Kafka consumer session timeout")
     max_poll_interval_ms: int = Field(300_000, ge=1000, description="Kafka max.poll.interval.ms")
     metrics_port: int = Field(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from analytics.deadletters import Source
+from analytics.dlq import replay
 from analytics.pipeline import process_batch
-from analytics.schema import dead_letters, users
-from tests.samples import sample_bytes
+from analytics.schema import dead_letters, products, tombstones, users
+from tests.samples import encode, sample_bytes, sample_dict
 
 NOW = datetime(2025, 1, 16, 8, 0)
 
@@ -61,3 +62,57 @@ def test_a_rolled_back_batch_leaves_neither_rows_nor_dead_letters(engine: sa.Eng
         assert (
             connection.execute(sa.select(sa.func.count()).select_from(dead_letters)).scalar() == 0
         )
+
+
+# --- event time ----------------------------------------------------------------------------
+
+
+def stamped(event_type: str, timestamp: str) -> bytes:
+    envelope = sample_dict(event_type)
+    envelope["timestamp"] = timestamp
+    return encode(envelope)
+
+
+def test_an_event_from_the_future_is_dead_lettered_and_replays_once_its_time_has_come(
+    engine: sa.Engine,
+) -> None:
+    now = datetime(2025, 1, 16, 8, 0)
+    soon = stamped("user.created", "2025-01-16T08:59:00Z")  # within the hour of skew
+    later = stamped("user.updated", "2025-01-16T09:30:00Z")
+    with engine.begin() as connection:
+        outcome = process_batch(connection, [message(1, soon), message(2, later)], now)
+    assert outcome.applied == 1
+    assert outcome.reasons == {"future_timestamp": 1}
+    (letter,) = outcome.dead_letters
+    assert "2025-01-16T09:30:00Z" in letter.error.detail
+
+    replayed = replay(engine, now=datetime(2025, 1, 16, 8, 20))
+    assert replayed.still_failing == 1  # 09:30 is still more than an hour ahead
+    assert replay(engine, now=datetime(2025, 1, 16, 8, 30)).replayed == 1
+    with engine.connect() as connection:
+        stamp = connection.execute(sa.select(users.c.event_timestamp)).scalar_one()
+    assert stamp == datetime(2025, 1, 16, 9, 30)
+
+
+def test_a_delete_stamped_far_in_the_future_cannot_tombstone_its_entity(
+    engine: sa.Engine,
+) -> None:
+    now = datetime(2025, 1, 16, 8, 0)
+    forever = stamped("product.deleted", "9999-12-31T23:59:59Z")
+    created = stamped("product.created", "2025-01-16T07:00:00Z")
+    with engine.begin() as connection:
+        batch = [Source("product", 0, 1, None, forever), Source("product", 0, 2, None, created)]
+        outcome = process_batch(connection, batch, now)
+    assert outcome.reasons == {"future_timestamp": 1}
+    assert outcome.applied == 1
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(tombstones)).scalar() == 0
+        assert connection.execute(sa.select(sa.func.count()).select_from(products)).scalar() == 1
+
+
+def test_the_skew_is_a_parameter(engine: sa.Engine) -> None:
+    now = datetime(2025, 1, 16, 8, 0)
+    ahead = stamped("user.created", "2025-01-16T08:00:02Z")
+    with engine.begin() as connection:
+        strict = process_batch(connection, [message(1, ahead)], now, timedelta(seconds=1))
+    assert strict.reasons == {"future_timestamp": 1}

@@ -317,7 +317,7 @@ def _in_process(
     )
     engine = create_engine(database_url)
     freeze_startup_objects()  # as the consumer does
-    now = datetime(2025, 1, 1)
+    now = datetime.now(UTC).replace(tzinfo=None)
     seconds = 0.0
     done = 0
     try:

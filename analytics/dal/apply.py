@@ -1,34 +1,39 @@
 """`apply`: a batch of decoded events → rows, in the caller's transaction.
 
-The result is the same as applying the events one by one in order:
+The result is the same as applying the events one by one in order. Three steps:
 
-1. Read, and lock, the current version (`event_timestamp`) of every entity the batch
-   touches, the owners of the unique keys it claims, and the tombstones of deleted rows.
-2. Walk the events in order against that state: an event older than its entity's version
-   is stale and skipped; one that cannot apply (delete of an unknown row, a unique key
-   owned by another entity) is rejected with its reason; the rest are accepted.
-3. Fold each entity's accepted changes into as few as have the same effect (usually one;
-   see `combine`), then write them in rounds: round k holds each entity's k-th change.
-   Changes to different entities commute, so each round goes out as one multi-row
-   statement per table and operation, parents before children.
+1. **read** (`load_state`): the stored version of every entity the batch touches (rows
+   that exist are locked), the tombstones of hard-deleted ones and the owners of the
+   unique keys the batch claims;
+2. **plan** (`plan.plan`, pure): verdicts, folding and rounds;
+3. **write** (`write`): each round as multi-row statements, parents before children.
 
-If the server still refuses a row (a data error the models did not foresee), the batch is
-rolled back to its savepoint and replayed one event at a time, each in its own savepoint,
-so that only the offending events are rejected. Transient errors propagate to the caller.
+The writes do not trust the read: every write of a versioned row carries the version
+guard in its statement, so a concurrent writer that read the same absent row cannot put
+an older version over a newer one. For entities whose row was absent when read (nothing
+locked it), the writer then checks what it achieved: child rows (variants, order items)
+are written only for parents whose stored version is this batch's — the parent's winning
+version decides its children — and a row inserted while a concurrent delete left a newer
+tombstone is deleted again.
+
+If the server still refuses a row (a data error the models did not foresee, or a row
+larger than any statement the server accepts), the batch is rolled back to its savepoint
+and replayed one event at a time, each in its own savepoint, so that only the offending
+events are rejected. Transient errors propagate to the caller.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from analytics.dal import statements
-from analytics.dal.combine import combine
+from analytics.dal.plan import ApplyResult, Entity, EntityKey, Plan, Rejection, State, plan
+from analytics.dal.statements import StatementTooLarge
+from analytics.dal.versions import TOMBSTONED, Version, version_of
 from analytics.db import is_data_error
 from analytics.errors import InvalidEvent, Reason
 from analytics.events import Event
@@ -38,25 +43,7 @@ from analytics.schema import metadata, tombstones
 
 _TABLE_ORDER = {table.name: position for position, table in enumerate(metadata.sorted_tables)}
 
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """Event `index` of the batch could not be applied, and why."""
-
-    index: int
-    error: InvalidEvent
-
-
-@dataclass
-class ApplyResult:
-    applied: list[int] = field(default_factory=list)
-    stale: list[int] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-
-    def extend(self, other: ApplyResult, offset: int) -> None:
-        self.applied += [offset + i for i in other.applied]
-        self.stale += [offset + i for i in other.stale]
-        self.rejected += [Rejection(offset + r.index, r.error) for r in other.rejected]
+__all__ = ["ApplyResult", "Rejection", "apply", "describe_database_error"]
 
 
 def apply(connection: sa.Connection, events: Sequence[Event]) -> ApplyResult:
@@ -64,8 +51,8 @@ def apply(connection: sa.Connection, events: Sequence[Event]) -> ApplyResult:
     changes = [map_event(event) for event in events]
     try:
         return _in_savepoint(connection, changes)
-    except sa.exc.DBAPIError as exc:
-        if not is_data_error(exc):
+    except (sa.exc.DBAPIError, StatementTooLarge) as exc:
+        if _refusal(exc) is None:
             raise
     return _apply_one_by_one(connection, changes)
 
@@ -75,14 +62,23 @@ def _apply_one_by_one(connection: sa.Connection, changes: Sequence[Change]) -> A
     for index, change in enumerate(changes):
         try:
             single = _in_savepoint(connection, [change])
-        except sa.exc.DBAPIError as exc:
-            if not is_data_error(exc):
+        except (sa.exc.DBAPIError, StatementTooLarge) as exc:
+            refusal = _refusal(exc)
+            if refusal is None:
                 raise
-            error = InvalidEvent(Reason.DATABASE_REJECTED, describe_database_error(exc))
-            result.rejected.append(Rejection(index, error))
+            result.rejected.append(Rejection(index, refusal))
             continue
         result.extend(single, offset=index)
     return result
+
+
+def _refusal(exc: Exception) -> InvalidEvent | None:
+    """The dead-letter reason when the server refused the data itself, else None."""
+    if isinstance(exc, StatementTooLarge):
+        return InvalidEvent(Reason.TOO_LARGE, str(exc))
+    if isinstance(exc, sa.exc.DBAPIError) and is_data_error(exc):
+        return InvalidEvent(Reason.DATABASE_REJECTED, describe_database_error(exc))
+    return None
 
 
 def _in_savepoint(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
@@ -95,8 +91,8 @@ def _in_savepoint(connection: sa.Connection, changes: Sequence[Change]) -> Apply
     savepoint = connection.begin_nested()
     try:
         result = _apply_changes(connection, changes)
-    except sa.exc.DBAPIError as exc:
-        if is_data_error(exc):
+    except (sa.exc.DBAPIError, StatementTooLarge) as exc:
+        if _refusal(exc) is not None:
             savepoint.rollback()
         raise
     savepoint.commit()
@@ -109,171 +105,185 @@ def describe_database_error(exc: sa.exc.DBAPIError) -> str:
 
 
 def _apply_changes(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
-    state = _State.load(connection, changes)
-    result = ApplyResult()
-    accepted: dict[tuple[str, str], list[Change]] = defaultdict(list)
-    for index, change in enumerate(changes):
-        verdict = state.decide(change)
-        if isinstance(verdict, InvalidEvent):
-            result.rejected.append(Rejection(index, verdict))
-            continue
-        if verdict is _STALE:
-            result.stale.append(index)
-            continue
-        _add_combined(accepted[change.table.name, change.entity_id], change)
-        result.applied.append(index)
-    for round_changes in _rounds(list(accepted.values())):
-        _write_round(connection, [op for change in round_changes for op in change.ops])
-    return result
+    planned = plan(changes, load_state(connection, changes))
+    write(connection, planned)
+    return planned.result
 
 
-def _add_combined(entity_changes: list[Change], change: Change) -> None:
-    combined = combine(entity_changes[-1], change) if entity_changes else None
-    if combined is None:
-        entity_changes.append(change)
-    else:
-        entity_changes[-1] = combined
+# --- read -----------------------------------------------------------------------------
 
 
-def _rounds(per_entity: list[list[Change]]) -> list[list[Change]]:
-    """Round k holds each entity's k-th change: within a round no two touch one entity."""
-    depth = max(map(len, per_entity), default=0)
-    return [
-        [changes[position] for changes in per_entity if position < len(changes)]
-        for position in range(depth)
-    ]
-
-
-_STALE = object()
-_ACCEPT = object()
-
-
-@dataclass
-class _Entity:
-    exists: bool
-    version: datetime | None  # the last applied event's timestamp, or the tombstone's
-
-
-class _State:
-    """What the database holds for the entities of one batch, advanced event by event."""
-
-    def __init__(self) -> None:
-        self.entities: dict[tuple[str, str], _Entity] = {}
-        self.owners: dict[tuple[str, str, str], str] = {}
-
-    @classmethod
-    def load(cls, connection: sa.Connection, changes: Sequence[Change]) -> _State:
-        state = cls()
-        keys: dict[sa.Table, set[str]] = defaultdict(set)
-        claims: dict[tuple[sa.Table, str], set[str]] = defaultdict(set)
-        for change in changes:
-            keys[change.table].add(change.entity_id)
-            if change.claim is not None:
-                claims[change.table, change.claim.column].add(change.claim.value)
-        for table, table_keys in keys.items():
-            state._load_table(connection, table, table_keys, claims)
-        return state
-
-    def _load_table(
-        self,
-        connection: sa.Connection,
-        table: sa.Table,
-        keys: set[str],
-        claims: dict[tuple[sa.Table, str], set[str]],
-    ) -> None:
-        claim_column = next((column for t, column in claims if t is table), None)
-        claimed = sorted(claims.get((table, claim_column), ())) if claim_column else []
-        ordered_keys = sorted(keys)
-        deleted = statements.read_tombstones(connection, tombstones, table.name, ordered_keys)
-        for key in ordered_keys:
-            self.entities[table.name, key] = _Entity(exists=False, version=deleted.get(key))
-        found = statements.read_versions(connection, table, ordered_keys, claim_column, claimed)
-        for key, version, claim in found:
-            self.entities[table.name, key] = _Entity(exists=True, version=version)
-            if claim_column is not None and claim is not None:
-                self.owners[table.name, claim_column, claim] = key
-
-    def decide(self, change: Change) -> object:
-        """_ACCEPT, _STALE or the InvalidEvent that rejects `change`; advances the state."""
-        table = change.table.name
-        entity = self.entities[table, change.entity_id]
-        if entity.version is not None and change.timestamp < entity.version:
-            return _STALE
-        if change.kind is Kind.PATCH and not entity.exists:
-            return InvalidEvent(
-                Reason.UNKNOWN_ENTITY, f"{table} row {change.entity_id!r} does not exist"
-            )
+def load_state(connection: sa.Connection, changes: Sequence[Change]) -> State:
+    """What the database holds for the batch's entities; existing rows are locked."""
+    state = State()
+    keys: dict[sa.Table, set[str]] = defaultdict(set)
+    claims: dict[sa.Table, tuple[str, set[str]]] = {}
+    for change in changes:
+        keys[change.table].add(change.entity_id)
         if change.claim is not None:
-            conflict = self._claim_conflict(change, entity)
-            if conflict is not None:
-                return conflict
-        if change.kind is Kind.SNAPSHOT and not entity.exists and change.claim is not None:
-            self.owners[table, change.claim.column, change.claim.value] = change.entity_id
-        entity.exists = change.kind is not Kind.DELETE
-        entity.version = change.timestamp
-        return _ACCEPT
-
-    def _claim_conflict(self, change: Change, entity: _Entity) -> InvalidEvent | None:
-        assert change.claim is not None
-        table, column, value = change.table.name, change.claim.column, change.claim.value
-        owner = self.owners.get((table, column, value))
-        if change.kind is Kind.PATCH and owner != change.entity_id:
-            held = f"belongs to {owner!r}" if owner else "belongs to no row"
-            return InvalidEvent(
-                Reason.KEY_CONFLICT,
-                f"{table}.{column} {value!r} {held}, not to {change.entity_id!r}",
-            )
-        if (
-            change.kind is Kind.SNAPSHOT
-            and not entity.exists
-            and owner not in (None, change.entity_id)
-        ):
-            return InvalidEvent(
-                Reason.KEY_CONFLICT,
-                f"{table}.{column} {value!r} already belongs to {owner!r}; "
-                f"refusing to merge {change.entity_id!r} into it",
-            )
-        return None
+            claims.setdefault(change.table, (change.claim.column, set()))[1].add(change.claim.value)
+    for table, table_keys in keys.items():
+        claim_column, claimed = claims.get(table, (None, set()))
+        _load_table(connection, state, table, sorted(table_keys), claim_column, sorted(claimed))
+    return state
 
 
-def _write_round(connection: sa.Connection, ops: list[Op]) -> None:
-    """Write one round's operations grouped into multi-row statements, parents first."""
-    deletes: dict[sa.Table, list[str]] = defaultdict(list)
+def _load_table(
+    connection: sa.Connection,
+    state: State,
+    table: sa.Table,
+    keys: list[str],
+    claim_column: str | None,
+    claimed: list[str],
+) -> None:
+    deleted: dict[str, Version] = {}
+    if table.name in TOMBSTONED:
+        deleted = statements.read_tombstones(connection, tombstones, table.name, keys)
+    for key in keys:
+        state.entities[table.name, key] = Entity(exists=False, version=deleted.get(key))
+    for found in statements.read_versions(connection, table, keys, claim_column, claimed):
+        state.entities[table.name, found.key] = Entity(True, found.version, locked=True)
+        if claim_column is not None and found.claim is not None:
+            state.owners[table.name, claim_column, found.claim] = found.key
+
+
+# --- write ----------------------------------------------------------------------------
+
+
+def write(connection: sa.Connection, planned: Plan) -> None:
+    for round_changes in planned.rounds:
+        _write_round(connection, round_changes, planned.unlocked)
+    _delete_rows_a_concurrent_delete_outdated(connection, planned)
+
+
+def _write_round(
+    connection: sa.Connection, changes: list[Change], unlocked: frozenset[EntityKey]
+) -> None:
+    """One round: tombstones, deletes and parent rows, then the children of the parents
+    whose stored version is now this batch's."""
+    parents: list[tuple[Change, Op]] = []
+    children: dict[int, list[Op]] = {}
+    for change in changes:
+        for op in change.ops:
+            if op.table is change.table or op.table is tombstones:
+                parents.append((change, op))
+            else:
+                children.setdefault(id(change), []).append(op)
+    _write_parents(connection, parents)
+    with_children = [change for change in changes if id(change) in children]
+    winners = _won(connection, with_children, unlocked)
+    _write_children(connection, [op for c in winners for op in children[id(c)]])
+
+
+def _write_parents(connection: sa.Connection, ops: list[tuple[Change, Op]]) -> None:
+    deletes: dict[sa.Table, list[tuple[str, Version]]] = defaultdict(list)
     upserts: dict[tuple[sa.Table, tuple[str, ...]], list[Any]] = defaultdict(list)
     patches: dict[sa.Table, list[tuple[str, Any]]] = defaultdict(list)
-    replacements: dict[sa.Table, list[ReplaceChildren]] = defaultdict(list)
-    for op in ops:
+    for change, op in ops:
         match op:
             case Delete():
-                deletes[op.table].append(op.key)
+                deletes[op.table].append((op.key, version_of(change)))
             case Upsert():
                 upserts[op.table, op.update].append(op.row)
             case Patch():
                 patches[op.table].append((op.key, op.values))
-            case ReplaceChildren():
-                replacements[op.table].append(op)
+    # Tombstones before the deletes: a concurrent writer that inserts a row after its
+    # delete ran finds the tombstone when it checks (_delete_rows_a_concurrent_...).
+    for (table, update), rows in list(upserts.items()):
+        if table is tombstones:
+            statements.execute_upsert(connection, table, rows, update)
+            del upserts[table, update]
     for table in _parents_first(deletes):
-        statements.delete_by_keys(connection, table, deletes[table])
-    writes = [(table, "upsert", update) for table, update in upserts]
-    writes += [(table, "patch", ()) for table in patches]
-    writes += [(table, "replace", ()) for table in replacements]
-    for table, kind, update in sorted(writes, key=lambda w: _TABLE_ORDER[w[0].name]):
-        if kind == "upsert":
+        statements.delete_versioned(connection, table, deletes[table])
+    writes: list[tuple[sa.Table, tuple[str, ...]]] = list(upserts)
+    writes += [(table, ()) for table in patches]
+    for table, update in sorted(writes, key=lambda write: _TABLE_ORDER[write[0].name]):
+        if (table, update) in upserts:
             statements.execute_upsert(connection, table, upserts[table, update], update)
-        elif kind == "patch":
-            statements.patch_rows(connection, table, patches[table])
         else:
-            _replace_children(connection, replacements[table])
+            statements.patch_rows(connection, table, patches[table])
+
+
+def _won(
+    connection: sa.Connection, changes: list[Change], unlocked: frozenset[EntityKey]
+) -> list[Change]:
+    """The changes whose parent row now holds their version. Only rows absent when read
+    can have been taken by a concurrent writer: locked ones are this transaction's."""
+    unchecked = [c for c in changes if (c.table.name, c.entity_id) in unlocked]
+    if not unchecked:
+        return changes
+    lost: set[int] = set()
+    by_table: dict[sa.Table, list[Change]] = defaultdict(list)
+    for change in unchecked:
+        by_table[change.table].append(change)
+    for table, table_changes in by_table.items():
+        keys = sorted({change.entity_id for change in table_changes})
+        stored = statements.read_written_versions(connection, table, keys)
+        lost |= {
+            id(change)
+            for change in table_changes
+            if stored.get(change.entity_id) != (change.timestamp, change.event_id)
+        }
+    return [change for change in changes if id(change) not in lost]
+
+
+def _write_children(connection: sa.Connection, ops: list[Op]) -> None:
+    upserts: dict[tuple[sa.Table, tuple[str, ...]], list[Any]] = defaultdict(list)
+    replacements: dict[sa.Table, list[ReplaceChildren]] = defaultdict(list)
+    for op in ops:
+        if isinstance(op, ReplaceChildren):
+            replacements[op.table].append(op)
+        elif isinstance(op, Upsert):
+            upserts[op.table, op.update].append(op.row)
+        else:
+            raise TypeError(f"unexpected child operation {type(op).__name__}")
+    for table in _parents_first(replacements):
+        _replace_children(connection, replacements[table])
+    for (table, update), rows in sorted(upserts.items(), key=lambda u: _TABLE_ORDER[u[0][0].name]):
+        statements.execute_upsert(connection, table, rows, update)
 
 
 def _replace_children(connection: sa.Connection, ops: list[ReplaceChildren]) -> None:
+    """Delete the children whose key the new sets lack, then upsert the new sets.
+
+    The current children are read and the others deleted by id: a NOT IN list of every
+    kept key would grow with the batch past any statement size."""
     first = ops[0]
-    keep = {op.parent_key: [row[op.key_column] for row in op.rows] for op in ops}
-    statements.delete_children_except(
-        connection, first.table, first.parent_column, first.key_column, keep
+    keep = {op.parent_key: {row[op.key_column] for row in op.rows} for op in ops}
+    current = statements.existing_children(
+        connection, first.table, first.parent_column, first.key_column, sorted(keep)
     )
+    gone = sorted(row_id for row_id, parent, key in current if key not in keep[parent])
+    statements.delete_by_ids(connection, first.table, gone)
     rows = [row for op in ops for row in op.rows]
     statements.execute_upsert(connection, first.table, rows, first.update)
+
+
+def _delete_rows_a_concurrent_delete_outdated(connection: sa.Connection, planned: Plan) -> None:
+    """Rows this batch created for entities a concurrent transaction hard-deleted with a
+    newer version: the delete ran before the insert, so it could not remove the row.
+
+    The tombstones are read with a locking read, which waits for tombstones still being
+    written; a delete that writes its tombstone after this read finds the row and its
+    own guarded delete removes it."""
+    final: dict[EntityKey, Change] = {}
+    for round_changes in planned.rounds:
+        for change in round_changes:
+            final[change.table.name, change.entity_id] = change
+    created: dict[sa.Table, list[Change]] = defaultdict(list)
+    for key, change in final.items():
+        if key in planned.unlocked and key[0] in TOMBSTONED and change.kind is Kind.SNAPSHOT:
+            created[change.table].append(change)
+    for table, table_changes in created.items():
+        keys = sorted(change.entity_id for change in table_changes)
+        deleted = statements.read_tombstones(connection, tombstones, table.name, keys, lock=True)
+        outdated = [
+            (change.entity_id, deleted[change.entity_id])
+            for change in table_changes
+            if change.entity_id in deleted and deleted[change.entity_id] > version_of(change)
+        ]
+        if outdated:
+            statements.delete_versioned(connection, table, outdated)
 
 
 def _parents_first(tables: dict[sa.Table, Any]) -> list[sa.Table]:

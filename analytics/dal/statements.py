@@ -10,6 +10,16 @@ SQLAlchemy renders for MySQL 8.0.20+, so it would fall back to one round trip pe
 
 With mysqlclient the values are rendered into the SQL text by per-column encoders (see
 `_execute_rendered`); SQLite, and tables with binary columns, send them as parameters.
+
+Every statement is bounded by rows and by bytes: the server refuses a packet larger than
+its `max_allowed_packet` (read on connect, `analytics.db.packet_limit`), and a refused
+packet drops the connection, which would look like an outage and be retried forever.
+A single row that cannot fit on its own raises `StatementTooLarge`, a data error: its
+event is dead-lettered.
+
+Writes of versioned rows carry the version guard (`analytics.dal.versions`) in the
+statement itself, so they can never put an older version over a newer one, whatever
+the writer read before.
 """
 
 from __future__ import annotations
@@ -24,21 +34,48 @@ from typing import Any, Protocol, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, sqlite
 
-from analytics.db import is_mysql_family
-from analytics.sequences import batched
+from analytics.dal import versions
+from analytics.dal.versions import Side, Version
+from analytics.db import is_mysql_family, packet_limit
+from analytics.schema import UtcDateTime
 
-# A statement carries at most this many rows or characters of values. Even at four UTF-8
-# bytes a character that stays under the max_allowed_packet defaults of the supported
-# servers (MariaDB 10.11: 16 MiB, MySQL 8: 64 MiB), and the rows under SQLite's 32,766
-# variables.
+# A statement carries at most this many rows, and at most this many bytes or half the
+# connection's packet limit, whichever is smaller; the rows stay under SQLite's 32,766
+# variables. A single row may use the whole packet, less this margin for the SQL around it.
 MAX_ROWS_PER_STATEMENT = 2000
 MAX_BYTES_PER_STATEMENT = 2 * 1024 * 1024
 SQLITE_MAX_VARIABLES = 32_000
 MAX_KEYS_PER_STATEMENT = 1000
+STATEMENT_MARGIN = 64 * 1024
+
+
+class StatementTooLarge(Exception):
+    """One row is larger than any statement the server accepts: its event cannot apply."""
+
+    def __init__(self, table: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"a {table} row of {size:,} bytes does not fit in one statement "
+            f"(the server's max_allowed_packet allows {limit:,})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How large one statement may grow: `target` bytes of values, except that a single
+    larger value may go alone up to `single` bytes."""
+
+    target: int
+    single: int
+
+    @classmethod
+    def of(cls, connection: sa.Connection) -> Budget:
+        limit = packet_limit(connection)
+        return cls(min(MAX_BYTES_PER_STATEMENT, limit // 2), limit - STATEMENT_MARGIN)
 
 
 def upsert_statement(table: sa.Table, update: Sequence[str], dialect: sa.Dialect) -> sa.Insert:
-    """INSERT one row; when it collides with its own key, overwrite only `update`.
+    """INSERT one row; when it collides with its own key, overwrite only `update` — and
+    only when the row carries the stored version or a newer one (`versions.guard`).
 
     On MySQL/MariaDB, ON DUPLICATE KEY UPDATE fires on *any* unique key. A table whose rows
     are identified by their primary key but which has another unique key (orders and
@@ -46,6 +83,7 @@ def upsert_statement(table: sa.Table, update: Sequence[str], dialect: sa.Dialect
     that second key; the first assignment therefore turns such a collision into a
     NOT NULL error, which the DAL dead-letters instead of merging two entities.
     """
+    stored = _stored_side(table, update)
     if is_mysql_family(dialect):
         mysql_insert = mysql.insert(table)
         assignments: list[tuple[str, Any]] = []
@@ -53,13 +91,68 @@ def upsert_statement(table: sa.Table, update: Sequence[str], dialect: sa.Dialect
         if primary_key is not None and _other_unique_keys(table):
             same_entity = primary_key == mysql_insert.inserted[primary_key.name]
             assignments.append((primary_key.name, sa.func.if_(same_entity, primary_key, sa.null())))
-        assignments += [(name, mysql_insert.inserted[name]) for name in update]
+        if stored is None:
+            assignments += [(name, mysql_insert.inserted[name]) for name in update]
+        else:
+            newer = versions.guard(_side(table, stored, mysql_insert.inserted), stored)
+            # Assignments run left to right and later ones see earlier results, so the
+            # columns the guard reads go last, the timestamp very last: each guard then
+            # still decides as it would on the row as it was (see _guarded_order).
+            assignments += [
+                (name, sa.func.if_(newer, mysql_insert.inserted[name], table.c[name]))
+                for name in _guarded_order(table, update)
+            ]
         return mysql_insert.on_duplicate_key_update(assignments)
     sqlite_insert = sqlite.insert(table)
+    where = None
+    if stored is not None:
+        # SQLite evaluates the whole DO UPDATE against the row as it was.
+        where = versions.guard(_side(table, stored, sqlite_insert.excluded), stored)
     return sqlite_insert.on_conflict_do_update(
         index_elements=conflict_key(table),
         set_={name: sqlite_insert.excluded[name] for name in update},
+        where=where,
     )
+
+
+def _stored_side(table: sa.Table, update: Sequence[str]) -> Side | None:
+    """The version a stored row of `table` holds, when its upserts are versioned."""
+    timestamp = _VERSION_TIMESTAMP.get(table.name)
+    if timestamp is None or timestamp not in update:
+        return None
+    if table.name == "tombstones":
+        return Side(table.c.deleted_at, versions.DELETED, table.c.event_id)
+    return versions.row_side(table, lambda name: table.c[name])
+
+
+def _side(table: sa.Table, stored: Side, values: Any) -> Side:
+    """The same version columns read from the row being written."""
+    if table.name == "tombstones":
+        return Side(values.deleted_at, versions.DELETED, values.event_id)
+    return versions.row_side(table, lambda name: values[name])
+
+
+# The column holding each versioned table's version timestamp.
+_VERSION_TIMESTAMP = {
+    "users": "event_timestamp",
+    "suppliers": "event_timestamp",
+    "products": "event_timestamp",
+    "posts": "event_timestamp",
+    "orders": "event_timestamp",
+    "tombstones": "deleted_at",
+}
+
+
+def _guarded_order(table: sa.Table, update: Sequence[str]) -> list[str]:
+    """`update` with the guard's inputs last: event_id, then the rank column, then the
+    timestamp. After event_id is assigned the guard compares the new id with itself,
+    which changes nothing when the new version won (the timestamp or rank decided, or the
+    ids compared >=) and when it lost (the old id stayed); the same holds for the rank
+    column after it. Any other order would let an early assignment flip later guards."""
+    rank = versions.rank_column(table.name)
+    timestamp = _VERSION_TIMESTAMP[table.name]
+    last = [name for name in ("event_id", rank, timestamp) if name is not None and name in update]
+    return [name for name in update if name not in last] + last
 
 
 def conflict_key(table: sa.Table) -> list[str]:
@@ -143,20 +236,23 @@ def execute_upsert(
         return
     template = _template(table, tuple(rows[0]), tuple(update), connection.dialect)
     if template.encoders is None:
-        _execute_with_parameters(connection, template, rows)
+        _execute_with_parameters(connection, table, template, rows)
     else:
-        _execute_rendered(connection, template, template.encoders, rows)
+        _execute_rendered(connection, table, template, template.encoders, rows)
 
 
 def _execute_with_parameters(
-    connection: sa.Connection, template: _MultiRowTemplate, rows: Sequence[Mapping[str, Any]]
+    connection: sa.Connection,
+    table: sa.Table,
+    template: _MultiRowTemplate,
+    rows: Sequence[Mapping[str, Any]],
 ) -> None:
     max_rows = MAX_ROWS_PER_STATEMENT
     if not is_mysql_family(connection.dialect):
         max_rows = min(max_rows, SQLITE_MAX_VARIABLES // len(template.columns))
     pairs = tuple(zip(template.columns, template.processors, strict=True))
     sized = (_row_parameters(pairs, row) for row in rows)
-    for chunk in _within_limits(sized, max_rows):
+    for chunk in within_limits(sized, max_rows, Budget.of(connection), table.name):
         sql = template.head + ", ".join([template.group] * len(chunk)) + template.tail
         connection.exec_driver_sql(sql, tuple(value for params in chunk for value in params))
 
@@ -164,30 +260,37 @@ def _execute_with_parameters(
 def _row_parameters(
     pairs: Sequence[tuple[str, Callable[[Any], Any] | None]], row: Mapping[str, Any]
 ) -> tuple[list[Any], int]:
-    """The row's bound values in statement order, and (roughly) their size."""
+    """The row's bound values in statement order, and a bound on their size in the
+    statement: UTF-8 bytes, doubled because quoting may escape every byte."""
     params: list[Any] = []
     size = 8 * len(pairs)
     for name, process in pairs:
         value = row[name]
         if process is not None:
             value = process(value)
-        if isinstance(value, str | bytes):
-            size += len(value)
+        if isinstance(value, str):
+            size += 2 * (len(value) if value.isascii() else len(value.encode("utf-8", "replace")))
+        elif isinstance(value, bytes):
+            size += 2 * len(value) + 8
         params.append(value)
     return params, size
 
 
-def _within_limits(items: Iterable[tuple[_T, int]], max_rows: int) -> Iterator[list[_T]]:
-    """Consecutive runs of the sized items, each at most `max_rows` long and closed once
-    it reaches MAX_BYTES_PER_STATEMENT."""
+def within_limits(
+    items: Iterable[tuple[_T, int]], max_rows: int, budget: Budget, table: str
+) -> Iterator[list[_T]]:
+    """Consecutive runs of the sized items, each at most `max_rows` long and within the
+    budget's target; an item larger than the target goes alone, up to the single limit."""
     chunk: list[_T] = []
     size = 0
     for item, item_size in items:
-        chunk.append(item)
-        size += item_size
-        if len(chunk) >= max_rows or size >= MAX_BYTES_PER_STATEMENT:
+        if item_size > budget.single:
+            raise StatementTooLarge(table, item_size, budget.single + STATEMENT_MARGIN)
+        if chunk and (len(chunk) >= max_rows or size + item_size > budget.target):
             yield chunk
             chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
     if chunk:
         yield chunk
 
@@ -202,6 +305,7 @@ def _within_limits(items: Iterable[tuple[_T, int]], max_rows: int) -> Iterator[l
 
 def _execute_rendered(
     connection: sa.Connection,
+    table: sa.Table,
     template: _MultiRowTemplate,
     factories: Sequence[_EncoderFactory],
     rows: Sequence[Mapping[str, Any]],
@@ -216,9 +320,11 @@ def _execute_rendered(
     # Compiled for the driver's %-formatting, the SQL text has its literal `%` doubled.
     head, tail = template.head.replace("%%", "%"), template.tail.replace("%%", "%")
     dbapi_error = connection.dialect.loaded_dbapi.Error
+    budget = Budget.of(connection)
     try:
-        for groups in _within_limits(_rendered_groups(encoders, rows), MAX_ROWS_PER_STATEMENT):
-            sql = head + ", ".join(groups) + tail
+        groups = _rendered_groups(encoders, rows)
+        for chunk in within_limits(groups, MAX_ROWS_PER_STATEMENT, budget, table.name):
+            sql = head + ", ".join(chunk) + tail
             connection.exec_driver_sql(sql, execution_options={"no_parameters": True})
     except sa.exc.StatementError as error:
         # The statement holds every value of up to 2,000 rows: keep errors and tracebacks
@@ -234,10 +340,11 @@ def _execute_rendered(
 def _rendered_groups(
     encoders: Sequence[tuple[str, _Encoder]], rows: Iterable[Mapping[str, Any]]
 ) -> Iterator[tuple[str, int]]:
-    """Each row's `(...)` group, and its length in the statement."""
+    """Each row's `(...)` group, and its size in the statement in UTF-8 bytes."""
     for row in rows:
         group = "(" + ", ".join([encode(row[name]) for name, encode in encoders]) + ")"
-        yield group, len(group) + 2
+        size = len(group) if group.isascii() else len(group.encode("utf-8", "replace"))
+        yield group, size + 2
 
 
 def _processed(process: Callable[[Any], Any] | None, encode: _Encoder) -> _Encoder:
@@ -307,44 +414,95 @@ def _datetime_text(value: datetime) -> str | None:
     return "'" + value.isoformat(" ") + "'"
 
 
-def delete_by_keys(connection: sa.Connection, table: sa.Table, keys: Sequence[str]) -> None:
+def key_chunks(
+    connection: sa.Connection, keys: Iterable[_T], size_of: Callable[[_T], int] | None = None
+) -> Iterator[list[_T]]:
+    """The keys in runs that fit one statement's IN list (by count and by bytes)."""
+    measure = size_of or _text_size
+    sized = ((key, measure(key) + 4) for key in keys)
+    return within_limits(sized, MAX_KEYS_PER_STATEMENT, Budget.of(connection), "key")
+
+
+def _text_size(value: Any) -> int:
+    """A bound on a key's size in a statement: UTF-8 bytes, doubled for escaping."""
+    text = str(value)
+    return 2 * (len(text) if text.isascii() else len(text.encode("utf-8", "replace"))) + 2
+
+
+def delete_versioned(
+    connection: sa.Connection, table: sa.Table, deletes: Sequence[tuple[str, Version]]
+) -> None:
+    """Delete each keyed row unless it holds a newer version than its delete's."""
     primary_key = _primary_key(table)
-    for chunk in batched(keys, MAX_KEYS_PER_STATEMENT):
-        connection.execute(sa.delete(table).where(primary_key.in_(chunk)))
+    stored = versions.row_side(table, lambda name: table.c[name])
+
+    def size(item: tuple[str, Version]) -> int:
+        return _text_size(item[0]) + _text_size(item[1].event_id) + 80
+
+    for chunk in key_chunks(connection, deletes, size):
+        conditions = [
+            sa.and_(primary_key == key, versions.guard(_literal_side(version), stored))
+            for key, version in chunk
+        ]
+        connection.execute(sa.delete(table).where(sa.or_(*conditions)))
+
+
+def _literal_side(version: Version) -> Side:
+    timestamp = sa.literal(version.timestamp, UtcDateTime)
+    return Side(timestamp, version.rank, sa.literal(version.event_id, sa.String()))
 
 
 def patch_rows(
     connection: sa.Connection, table: sa.Table, patches: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> None:
-    """UPDATE each keyed row with its values (grouped by the columns they set)."""
+    """UPDATE each keyed row with its values (grouped by the columns they set), unless the
+    row holds a newer version than the values carry."""
     primary_key = _primary_key(table)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for key, values in patches:
-        by_columns.setdefault(tuple(values), []).append({"_key": key, **values})
+        row = {"_key": key, **values, **{f"_new_{name}": value for name, value in values.items()}}
+        by_columns.setdefault(tuple(values), []).append(row)
     for columns, params in by_columns.items():
         statement = (
             sa.update(table)
             .where(primary_key == sa.bindparam("_key"))
             .values({name: sa.bindparam(name) for name in columns})
         )
+        stored = _stored_side(table, columns)
+        if stored is not None:
+            new = versions.row_side(
+                table, lambda name: sa.bindparam(f"_new_{name}", type_=table.c[name].type)
+            )
+            statement = statement.where(versions.guard(new, stored))
         connection.execute(statement, params)
 
 
-def delete_children_except(
+def existing_children(
     connection: sa.Connection,
     table: sa.Table,
     parent_column: str,
     key_column: str,
-    keep: Mapping[str, Iterable[str]],
-) -> None:
-    """Delete the children of the given parents whose key is not listed for their parent."""
+    parents: Sequence[str],
+) -> list[tuple[Any, str, str]]:
+    """(id, parent key, child key) of the child rows the given parents have now."""
     parent, child_key = table.c[parent_column], table.c[key_column]
-    for parents in batched(list(keep), MAX_KEYS_PER_STATEMENT):
-        kept = [(p, k) for p in parents for k in keep[p]]
-        condition: sa.ColumnElement[bool] = parent.in_(parents)
-        if kept:
-            condition = condition & sa.tuple_(parent, child_key).not_in(kept)
-        connection.execute(sa.delete(table).where(condition))
+    found: list[tuple[Any, str, str]] = []
+    for chunk in key_chunks(connection, parents):
+        query = sa.select(table.c.id, parent, child_key).where(parent.in_(chunk))
+        found += [(row[0], row[1], row[2]) for row in connection.execute(query)]
+    return found
+
+
+def delete_by_ids(connection: sa.Connection, table: sa.Table, ids: Sequence[Any]) -> None:
+    for chunk in key_chunks(connection, ids):
+        connection.execute(sa.delete(table).where(table.c.id.in_(chunk)))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    key: str
+    version: Version | None
+    claim: str | None
 
 
 def read_versions(
@@ -353,31 +511,71 @@ def read_versions(
     keys: Sequence[str],
     claim_column: str | None,
     claims: Sequence[str],
-) -> list[tuple[str, datetime | None, str | None]]:
-    """(key, event_timestamp, claim value) of the rows with these keys or claims, locked
-    until the transaction ends so that concurrent writers of one entity serialize."""
+) -> list[StoredVersion]:
+    """The stored versions of the rows with these keys or claims (and their claim value),
+    locked until the transaction ends so that concurrent writers of one entity serialize.
+
+    Rows that do not exist are not locked (READ COMMITTED takes no gap locks): the write
+    statements' own guards cover them."""
     primary_key = _primary_key(table)
     claim = table.c[claim_column] if claim_column is not None else sa.null()
-    columns = [primary_key, table.c.event_timestamp, claim]
-    rows: list[tuple[str, datetime | None, str | None]] = []
-    for chunk in batched(keys, MAX_KEYS_PER_STATEMENT):
-        query = sa.select(*columns).where(primary_key.in_(chunk)).with_for_update()
-        rows += [(row[0], row[1], row[2]) for row in connection.execute(query)]
-    for chunk in batched(claims, MAX_KEYS_PER_STATEMENT):
-        query = sa.select(*columns).where(claim.in_(chunk)).with_for_update()
-        rows += [(row[0], row[1], row[2]) for row in connection.execute(query)]
-    return rows
+    rank_name = versions.rank_column(table.name)
+    rank = table.c[rank_name] if rank_name is not None else sa.null()
+    columns = [primary_key, table.c.event_timestamp, table.c.event_id, rank, claim]
+    found: list[StoredVersion] = []
+    lookups = [(primary_key, keys)] + ([(claim, claims)] if claims else [])
+    for column, values in lookups:
+        for chunk in key_chunks(connection, values):
+            query = sa.select(*columns).where(column.in_(chunk)).with_for_update()
+            found += [_stored(table.name, rank_name, row) for row in connection.execute(query)]
+    return found
+
+
+def _stored(table_name: str, rank_name: str | None, row: Sequence[Any]) -> StoredVersion:
+    key, timestamp, event_id, rank_value, claim = row
+    version = None
+    if timestamp is not None:
+        rank = versions.row_rank(table_name, {rank_name: rank_value}) if rank_name else 0
+        version = Version(timestamp, rank, event_id or "")
+    return StoredVersion(key, version, claim)
 
 
 def read_tombstones(
-    connection: sa.Connection, tombstones: sa.Table, table_name: str, keys: Sequence[str]
-) -> dict[str, datetime]:
-    found: dict[str, datetime] = {}
-    for chunk in batched(keys, MAX_KEYS_PER_STATEMENT):
-        query = sa.select(tombstones.c.entity_id, tombstones.c.deleted_at).where(
-            tombstones.c.entity_table == table_name, tombstones.c.entity_id.in_(chunk)
+    connection: sa.Connection,
+    tombstones: sa.Table,
+    table_name: str,
+    keys: Sequence[str],
+    lock: bool = False,
+) -> dict[str, Version]:
+    """The tombstone versions of these keys; `lock` waits for, and locks, tombstones that
+    concurrent transactions are writing."""
+    found: dict[str, Version] = {}
+    for chunk in key_chunks(connection, keys):
+        query = sa.select(
+            tombstones.c.entity_id, tombstones.c.deleted_at, tombstones.c.event_id
+        ).where(tombstones.c.entity_table == table_name, tombstones.c.entity_id.in_(chunk))
+        if lock:
+            query = query.with_for_update()
+        found.update(
+            (row[0], versions.tombstone_version(row[1], row[2]))
+            for row in connection.execute(query)
         )
-        found.update((row[0], row[1]) for row in connection.execute(query))
+    return found
+
+
+def read_written_versions(
+    connection: sa.Connection, table: sa.Table, keys: Sequence[str]
+) -> dict[str, tuple[datetime | None, str | None]]:
+    """(event_timestamp, event_id) of the rows with these keys as they are now, locked."""
+    primary_key = _primary_key(table)
+    found: dict[str, tuple[datetime | None, str | None]] = {}
+    for chunk in key_chunks(connection, keys):
+        query = (
+            sa.select(primary_key, table.c.event_timestamp, table.c.event_id)
+            .where(primary_key.in_(chunk))
+            .with_for_update()
+        )
+        found.update((row[0], (row[1], row[2])) for row in connection.execute(query))
     return found
 
 

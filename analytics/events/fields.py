@@ -11,7 +11,15 @@ from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+)
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -56,6 +64,14 @@ def _encoded_text_fits(value: str) -> str:
         raise ValueError(
             f"text is {size} bytes in UTF-8; the TEXT column holds at most {TEXT_MAX_BYTES}"
         )
+    return value
+
+
+def _iso_8601_text(value: object) -> object:
+    """Only ISO 8601 text is a timestamp: pydantic would also read "19999999999" or "0" as
+    seconds since the epoch, which no producer of this contract means."""
+    if not (isinstance(value, str) and value[:4].isdigit() and value[4:5] == "-"):
+        raise ValueError("timestamps must be ISO 8601 text, such as 2025-01-15T10:00:00Z")
     return value
 
 
@@ -121,7 +137,10 @@ def _check_json(value: JsonValue, enclosing: int) -> None:
 Text = Annotated[str, AfterValidator(_text_fits)]
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 Double = Annotated[float, Field(allow_inf_nan=False)]
-UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+# Lax, because the text reaches the datetime parser as a Python str once checked.
+UtcDateTime = Annotated[
+    datetime, Field(strict=False), BeforeValidator(_iso_8601_text), AfterValidator(_utc)
+]
 
 JsonList = Annotated[list[JsonValue], AfterValidator(_storable_json)]
 JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_storable_json)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -80,6 +80,8 @@ class Change:
     kind: Kind
     ops: tuple[Op, ...]
     claim: Claim | None = None
+    # With the timestamp, orders equal-timestamp versions of the entity (see dal.versions).
+    event_id: str = field(kw_only=True)
 
 
 def columns_except(table: sa.Table, *excluded: str) -> tuple[str, ...]:

@@ -54,7 +54,9 @@ def map_created(event: OrderCreated) -> Change:
         ),
     )
     claim = Claim("order_number", data.order_number)
-    return Change(orders, event.entity_id, event.timestamp, Kind.SNAPSHOT, ops, claim)
+    return Change(
+        orders, event.entity_id, event.timestamp, Kind.SNAPSHOT, ops, claim, event_id=event.event_id
+    )
 
 
 def item_row(order_id: str, item: OrderItem) -> dict[str, Any]:
@@ -92,4 +94,5 @@ def map_cancelled(event: OrderCancelled) -> Change:
         Kind.PATCH,
         (Patch(orders, event.entity_id, values),),
         Claim("order_number", event.data.order_number),
+        event_id=event.event_id,
     )

@@ -41,11 +41,23 @@ def map_snapshot(event: PostSnapshot) -> Change:
         **event_columns(event.event_id, event.timestamp),
     }
     return Change(
-        posts, event.entity_id, event.timestamp, Kind.SNAPSHOT, (Upsert(posts, row, UPDATABLE),)
+        posts,
+        event.entity_id,
+        event.timestamp,
+        Kind.SNAPSHOT,
+        (Upsert(posts, row, UPDATABLE),),
+        event_id=event.event_id,
     )
 
 
 def map_deleted(event: PostDeleted) -> Change:
     post_id = event.data.post_id or event.entity_id
     values = {"deleted_at": event.timestamp, **event_columns(event.event_id, event.timestamp)}
-    return Change(posts, post_id, event.timestamp, Kind.PATCH, (Patch(posts, post_id, values),))
+    return Change(
+        posts,
+        post_id,
+        event.timestamp,
+        Kind.PATCH,
+        (Patch(posts, post_id, values),),
+        event_id=event.event_id,
+    )

@@ -65,7 +65,9 @@ def map_snapshot(event: ProductSnapshot) -> Change:
             update=VARIANT_UPDATABLE,
         ),
     )
-    return Change(products, event.entity_id, event.timestamp, Kind.SNAPSHOT, ops)
+    return Change(
+        products, event.entity_id, event.timestamp, Kind.SNAPSHOT, ops, event_id=event.event_id
+    )
 
 
 def variant_row(product_id: str, key: str, variant: ProductVariant) -> dict[str, Any]:
@@ -94,4 +96,5 @@ def map_deleted(event: ProductDeleted) -> Change:
         event.timestamp,
         Kind.DELETE,
         hard_delete(products, product_id, event.event_id, event.timestamp),
+        event_id=event.event_id,
     )

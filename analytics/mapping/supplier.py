@@ -48,7 +48,14 @@ def map_snapshot(event: SupplierSnapshot) -> Change:
         **event_columns(event.event_id, event.timestamp),
     }
     upsert = Upsert(suppliers, row, UPDATABLE)
-    return Change(suppliers, event.entity_id, event.timestamp, Kind.SNAPSHOT, (upsert,))
+    return Change(
+        suppliers,
+        event.entity_id,
+        event.timestamp,
+        Kind.SNAPSHOT,
+        (upsert,),
+        event_id=event.event_id,
+    )
 
 
 def map_deleted(event: SupplierDeleted) -> Change:
@@ -59,4 +66,5 @@ def map_deleted(event: SupplierDeleted) -> Change:
         event.timestamp,
         Kind.DELETE,
         hard_delete(suppliers, supplier_id, event.event_id, event.timestamp),
+        event_id=event.event_id,
     )

@@ -25,11 +25,23 @@ def map_snapshot(event: UserSnapshot) -> Change:
         **event_columns(event.event_id, event.timestamp),
     }
     return Change(
-        users, event.entity_id, event.timestamp, Kind.SNAPSHOT, (Upsert(users, row, UPDATABLE),)
+        users,
+        event.entity_id,
+        event.timestamp,
+        Kind.SNAPSHOT,
+        (Upsert(users, row, UPDATABLE),),
+        event_id=event.event_id,
     )
 
 
 def map_deleted(event: UserDeleted) -> Change:
     user_id = event.data.user_id or event.entity_id
     values = {"deleted_at": event.timestamp, **event_columns(event.event_id, event.timestamp)}
-    return Change(users, user_id, event.timestamp, Kind.PATCH, (Patch(users, user_id, values),))
+    return Change(
+        users,
+        user_id,
+        event.timestamp,
+        Kind.PATCH,
+        (Patch(users, user_id, values),),
+        event_id=event.event_id,
+    )

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +187,8 @@ def reference_contents(
     messages = all_messages(bootstrap)
     for start in range(0, len(messages), batch_size):
         with engine.begin() as connection:
-            process_batch(connection, messages[start : start + batch_size], datetime(2025, 1, 1))
+            now = datetime.now(UTC).replace(tzinfo=None)
+            process_batch(connection, messages[start : start + batch_size], now)
     contents = table_contents(engine)
     empty_tables(engine)
     return contents

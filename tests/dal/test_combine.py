@@ -156,7 +156,9 @@ def test_order_items_fold_by_key_and_accumulate() -> None:
 
 def test_a_delete_op_never_folds_into_a_non_delete_change() -> None:
     snapshot = map_event(user(0, "First"))
-    odd = Change(users, USER, snapshot.timestamp, Kind.SNAPSHOT, (Delete(users, USER),))
+    odd = Change(
+        users, USER, snapshot.timestamp, Kind.SNAPSHOT, (Delete(users, USER),), event_id="odd"
+    )
     assert combine(snapshot, odd) is None
 
 
@@ -222,7 +224,7 @@ def test_a_folded_batch_equals_one_by_one(
 def test_a_patch_of_an_insert_only_column_stays_apart() -> None:
     snapshot = map_event(user(0, "First"))
     patch = Patch(users, USER, {"created_at": snapshot.timestamp})
-    later = Change(users, USER, snapshot.timestamp, Kind.PATCH, (patch,))
+    later = Change(users, USER, snapshot.timestamp, Kind.PATCH, (patch,), event_id="later")
     assert combine(snapshot, later) is None
 
 

@@ -38,6 +38,7 @@ from tests.conftest import empty_tables
 from tests.samples import sample_dict
 
 Envelope = dict[str, Any]
+Version = tuple[datetime, int, str]
 Row = dict[str, Any]
 Tables = dict[str, list[Row]]
 
@@ -594,13 +595,23 @@ class ReferenceModel:
     def run(self, stream: Sequence[Envelope]) -> list[str]:
         return [self.apply(env) for env in stream]
 
-    def version(self, table: str, key: str) -> datetime | None:
+    def version(self, table: str, key: str) -> Version | None:
+        """Versions order by timestamp, then a deleted state after a live one, then id."""
         row = self.tables[table].get(key)
         if row is not None:
-            stamp: datetime | None = row["event_timestamp"]
-            return stamp
+            deleted = row.get("deleted_at") is not None or row.get("status") == "cancelled"
+            return (row["event_timestamp"], int(deleted), row["event_id"])
         tombstone = self.tables["tombstones"].get((table, key))
-        return None if tombstone is None else tombstone["deleted_at"]
+        if tombstone is None:
+            return None
+        return (tombstone["deleted_at"], 1, tombstone["event_id"])
+
+    @staticmethod
+    def event_version(env: Envelope, timestamp: datetime) -> Version:
+        event_type, data = env["event_type"], env["data"]
+        deletes = event_type.endswith((".deleted", ".cancelled"))
+        deleted = deletes or data.get("deleted_at") is not None or data.get("status") == "cancelled"
+        return (timestamp, int(deleted), env["event_id"])
 
     def apply(self, env: Envelope) -> str:
         event_type: str = env["event_type"]
@@ -614,7 +625,7 @@ class ReferenceModel:
         if action == "deleted":
             key = data.get(f"{topic}_id") or key
         version = self.version(table, key)
-        if version is not None and timestamp < version:
+        if version is not None and self.event_version(env, timestamp) < version:
             return STALE
         rows = self.tables[table]
         if event_type in ("user.deleted", "post.deleted"):
@@ -819,3 +830,70 @@ def test_random_batch_splits_match_the_reference_model(
     context = f"batch sizes {sizes}\n{described(stream)}"
     assert verdicts == expected_verdicts, context
     assert tables == model.contents(), context
+
+
+# --- Ties: equal timestamps are the rule, not the exception ----------------------------------
+
+TIED_INSTANTS = (BASE_INSTANT, BASE_INSTANT + timedelta(milliseconds=1))
+# Ids whose code point order differs from a case-insensitive one. Every event has its own
+# id, as the contract says; a redelivery carries its event's id.
+EVENT_IDS = tuple(
+    f"{first}{n:07x}-0000-4000-8000-000000000000" for first in "0Bab" for n in range(4)
+)
+tied_timestamps = st.builds(
+    render_timestamp, st.sampled_from(TIED_INSTANTS), st.sampled_from(OFFSETS)
+)
+
+
+@st.composite
+def tied_streams(draw: st.DrawFn) -> list[Envelope]:
+    """Events at two instants a millisecond apart, in any id order, then a redelivered
+    prefix and a replayed suffix."""
+    kinds = draw(st.lists(st.sampled_from(KIND_CHOICES), min_size=1, max_size=2))
+    events = st.one_of(*(EVENTS_BY_KIND[kind] for kind in kinds))
+    stream = draw(st.lists(events, min_size=3, max_size=14))
+    ids = draw(st.permutations(EVENT_IDS))
+    for env, event_id in zip(stream, ids, strict=False):
+        env["timestamp"] = draw(tied_timestamps)
+        env["event_id"] = event_id
+    prefix = draw(st.integers(0, len(stream)))
+    suffix = draw(st.integers(0, len(stream)))
+    return stream + stream[:prefix] + stream[suffix:]
+
+
+@PROPERTY_SETTINGS
+@given(stream=tied_streams())
+def test_tied_streams_in_one_batch_one_by_one_and_the_model_agree(
+    engine: sa.Engine, stream: list[Envelope]
+) -> None:
+    events = decode(stream)
+    model = ReferenceModel()
+    expected_verdicts = model.run(stream)
+
+    batch_verdicts, batch_tables = run_in_batches(engine, events, [len(events)])
+    single_verdicts, single_tables = run_in_batches(engine, events, [1] * len(events))
+
+    context = described(stream)
+    assert batch_verdicts == single_verdicts == expected_verdicts, context
+    assert batch_tables == single_tables == model.contents(), context
+
+
+@PROPERTY_SETTINGS
+@given(stream=tied_streams(), data=st.data())
+def test_redelivering_applied_events_in_any_order_changes_nothing(
+    engine: sa.Engine, stream: list[Envelope], data: st.DataObject
+) -> None:
+    """Kafka redelivers after a crash or a rebalance, in any batch and any number of
+    times: events that applied once must leave the rows as they are."""
+    verdicts = ReferenceModel().run(stream)
+    applied = [env for env, verdict in zip(stream, verdicts, strict=True) if verdict == APPLIED]
+    redelivered = data.draw(st.lists(st.sampled_from(applied), max_size=8)) if applied else []
+    events = decode(stream)
+    _, before = run_in_batches(engine, events, [len(events)])
+    again = decode(redelivered)
+    with engine.begin() as connection:
+        apply(connection, again)
+    for event_ in again:
+        with engine.begin() as connection:
+            apply(connection, [event_])
+    assert read_tables(engine) == before, described(stream + redelivered)

@@ -106,14 +106,69 @@ def test_the_same_batch_twice_leaves_the_same_rows(engine: sa.Engine) -> None:
     assert snapshot(engine) == before
 
 
-def test_a_stale_snapshot_changes_nothing_and_a_tie_applies(engine: sa.Engine) -> None:
+def with_id(event: Event, event_id: str) -> Event:
+    return event.model_copy(update={"event_id": event_id})
+
+
+def test_a_stale_snapshot_changes_nothing(engine: sa.Engine) -> None:
     run(engine, user("2025-01-15T10:00:05Z", "Newer"))
     stale = run(engine, user("2025-01-15T10:00:04Z", "Older"))
     assert stale.stale == [0]
     assert one(engine, users)["display_name"] == "Newer"
-    tie = run(engine, user("2025-01-15T10:00:05Z", "Same instant"))
-    assert tie.applied == [0]
-    assert one(engine, users)["display_name"] == "Same instant"
+
+
+def test_a_tie_is_decided_by_event_id_and_the_same_event_applies_again(
+    engine: sa.Engine,
+) -> None:
+    stamp = "2025-01-15T10:00:05Z"
+    middle = with_id(user(stamp, "Middle"), "bbbb")
+    run(engine, middle)
+    assert run(engine, with_id(user(stamp, "Lower id"), "aaaa")).stale == [0]
+    assert one(engine, users)["display_name"] == "Middle"
+    assert run(engine, middle).applied == [0]  # redelivered: rewrites what it wrote
+    assert run(engine, with_id(user(stamp, "Higher id"), "cccc")).applied == [0]
+    assert one(engine, users)["display_name"] == "Higher id"
+    # Ids compare by code point, as the source's strings do: "B" < "a".
+    assert run(engine, with_id(user(stamp, "Upper case"), "Dddd")).stale == [0]
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["one batch", "one by one"])
+def test_a_redelivered_update_does_not_undo_a_delete_at_the_same_instant(
+    engine: sa.Engine, batch: bool
+) -> None:
+    stamp = "2025-01-15T10:00:05Z"
+    updated = with_id(product(stamp, ["a"]), "ffff")
+    deleted = with_id(
+        event_from(envelope("product.deleted", PRODUCT, stamp, product_id=PRODUCT)), "0000"
+    )
+    stream = [updated, deleted, updated]
+    if batch:
+        result = run(engine, *stream)
+        assert (result.applied, result.stale) == ([0, 1], [2])
+    else:
+        assert [run(engine, event).stale for event in stream] == [[], [], [0]]
+    assert rows(engine, products) == []
+    assert rows(engine, product_variants) == []
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["one batch", "one by one"])
+def test_a_redelivered_update_does_not_undo_a_soft_delete_or_a_cancel(
+    engine: sa.Engine, batch: bool
+) -> None:
+    stamp = "2025-01-15T10:00:05Z"
+    updated_user = with_id(user(stamp, "Still here?"), "ffff")
+    deleted_user = with_id(event_from(envelope("user.deleted", USER, stamp, user_id=USER)), "0000")
+    created_order = with_id(order(stamp, status="shipped"), "ffff")
+    cancel = with_id(
+        event_from(envelope("order.cancelled", ORDER, stamp, order_number="ORD-1")), "0000"
+    )
+    stream = [updated_user, deleted_user, created_order, cancel, updated_user, created_order]
+    if batch:
+        assert run(engine, *stream).stale == [4, 5]
+    else:
+        assert [run(engine, event).stale for event in stream] == [[], [], [], [], [0], [0]]
+    assert one(engine, users)["deleted_at"] == datetime(2025, 1, 15, 10, 0, 5)
+    assert one(engine, orders)["status"] == "cancelled"
 
 
 def test_a_stale_product_does_not_replace_variants(engine: sa.Engine) -> None:

@@ -36,7 +36,7 @@ class StatementRecorder:
 
     def __init__(self, dialect: sa.Dialect) -> None:
         self.dialect = dialect
-        self.connection = SimpleNamespace(driver_connection=OfflineDriver())
+        self.connection = SimpleNamespace(driver_connection=OfflineDriver(), info={})
         self.sent: list[tuple[str, tuple[Any, ...] | None]] = []
         self.options: list[dict[str, Any] | None] = []
 

@@ -174,6 +174,21 @@ def test_timestamps_outside_the_years_in_utc_are_refused(stamp: str, message: st
     assert f"created_at: Value error, {message}" in refusal("user.created", STAMP_PATH, stamp)
 
 
+ISO_ONLY = "timestamps must be ISO 8601 text"
+
+
+@pytest.mark.parametrize("path", [STAMP_PATH, ("timestamp",)], ids=["data", "envelope"])
+@pytest.mark.parametrize(
+    "stamp",
+    ["19999999999", "0", "1736935200", "1736935200.5", "-1", "", "today", 1736935200, True],
+)
+def test_only_iso_8601_text_is_a_timestamp(path: tuple[str, ...], stamp: object) -> None:
+    """pydantic would read epoch seconds from a number or a numeric string."""
+    with pytest.raises(InvalidEvent) as caught:
+        decoded("user.created", path, stamp)
+    assert ISO_ONLY in caught.value.detail
+
+
 class UnknownOffset(tzinfo):
     """A tzinfo that does not know its offset, which makes a datetime read as local time."""
 
