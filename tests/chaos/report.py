@@ -114,6 +114,27 @@ SCENARIOS: dict[str, tuple[str, str, list[Row]]] = {
             *COMMON_TAIL,
         ],
     ),
+    "writers": (
+        "Concurrent writers and tied timestamps (`tests/chaos/test_writers.py`)",
+        "Two consumer groups apply the same stream to the same tables at once, with batch "
+        "sizes that never line up; the second group's consumer is SIGKILLed at random "
+        "moments and restarted. Every clean envelope's timestamp is cut to the second, so "
+        "most of an entity's events, and most duplicates and stale re-sends, tie with its "
+        "newest version. Besides the clean pass over the broker's messages, the tables "
+        "must equal a pass over the clean events alone: re-sends must change nothing.",
+        [
+            *COMMON_HEAD,
+            ("consumer groups writing at once", lambda line: line["groups"]),
+            ("their batch sizes", lambda line: listed(line["batch_sizes"])),
+            ("SIGKILLs of the second group's consumer", lambda line: line["kills"]),
+            ("events whose timestamp was cut to the second", lambda line: line["retimed_events"]),
+            (
+                "tables differing from the clean events alone",
+                lambda line: listed(line["tables_differing_from_the_clean_events"]),
+            ),
+            *COMMON_TAIL,
+        ],
+    ),
     "fuzz": (
         "Fuzzed messages, end to end (`tests/chaos/test_fuzz.py`)",
         "Hypothesis builds messages from the contract's samples with mutations (wrong "
