@@ -50,8 +50,12 @@ EVENTS = by_scale(short=4_000, full=20_000)
 KILLS = by_scale(short=3, full=8)
 OTHER_GROUP = "second-writer"
 # Different batch sizes, so that the two groups' batches never line up.
-FIRST = {"batch_size": 200, "session_timeout_ms": 2000, "max_poll_interval_ms": 2000}
-SECOND = {**FIRST, "batch_size": 37, "group_id": OTHER_GROUP}
+FIRST: dict[str, str | int | float] = {
+    "batch_size": 200,
+    "session_timeout_ms": 2000,
+    "max_poll_interval_ms": 2000,
+}
+SECOND: dict[str, str | int | float] = {**FIRST, "batch_size": 37, "group_id": OTHER_GROUP}
 
 _FRACTION = re.compile(rb'("timestamp": "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d+')
 
