@@ -10,26 +10,34 @@ Offsets are never committed automatically, so a crash at any point re-reads from
 committed offset; replayed messages are absorbed by the idempotent apply. Transient
 database errors are retried with capped exponential backoff and jitter while the consumer
 keeps polling (with its partitions paused) so that it stays in its group.
+
+Step 2 runs on a daemon thread while the main thread waits for it: a signal handler only
+runs on the main thread between Python instructions, never while it is blocked in the
+database client, so a hung server would otherwise keep the service from honouring SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from analytics.db import create_engine
+from analytics.db import Timeouts, create_engine
 from analytics.deadletters import Source
 from analytics.metrics import Health, Metrics, serve
 from analytics.pipeline import BatchOutcome, freeze_startup_objects, process_batch
@@ -43,6 +51,7 @@ EXIT_RETRIES_EXHAUSTED = 4
 EXIT_KAFKA_FATAL = 5
 
 Partition = tuple[str, int]
+T = TypeVar("T")
 
 
 class DeadLetterFlood(Exception):
@@ -122,7 +131,7 @@ class Service:
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.engine = create_engine(settings.database_url)
+        self.engine = create_engine(settings.database_url, timeouts=database_timeouts(settings))
         self.consumer = consumer_factory(kafka_config(settings) | {"stats_cb": self._on_statistics})
         self.health = Health(settings.stuck_after_seconds)
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
@@ -183,7 +192,9 @@ class Service:
         started = time.monotonic()
         written = self._write_with_retry(batch)
         if written is None:
-            return  # abandoned: its partitions were revoked or the service is stopping
+            # Abandoned: its partitions were revoked, or the service is stopping and the
+            # transaction did not report its commit. Its offsets stay where they were.
+            return
         covered, outcome = written
         self._commit_offsets(covered)
         self._observe(covered, outcome, time.monotonic() - started)
@@ -223,15 +234,36 @@ class Service:
                     log.info("batch.abandoned", messages=len(batch), reason="revoked or stopping")
                 return None
             try:
-                outcome = self._write(live)
+                outcome = self._within_shutdown_grace(partial(self._write, live))
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 attempt += 1
                 self._wait_before_retry(attempt, exc)
                 continue
+            if outcome is None:
+                log.warning(
+                    "batch.abandoned",
+                    messages=len(live),
+                    reason="stopping, and the database did not answer within the shutdown grace",
+                )
+                return None
             self.health.database_failed(None)
             return live, outcome
+
+    def _within_shutdown_grace(self, call: Callable[[], T]) -> T | None:
+        """The call's result (or exception), waited for on the main thread; None when the
+        service was asked to stop and the call outlived `shutdown_grace_seconds`."""
+        running = in_daemon_thread(call)
+        give_up_at = math.inf
+        while not futures.wait([running], timeout=0.1).done:
+            if self.stopping:
+                give_up_at = min(
+                    give_up_at, time.monotonic() + self.settings.shutdown_grace_seconds
+                )
+            if time.monotonic() >= give_up_at:
+                return None
+        return running.result()
 
     def _write(self, sources: Sequence[Source]) -> BatchOutcome:
         """One transaction: apply the batch, record its dead letters, commit."""
@@ -348,6 +380,30 @@ class Service:
                     lag = figures["hi_offset"] - max(0, figures.get("lo_offset", 0))
                 if lag >= 0:
                     self.metrics.lag.labels(topic, partition).set(lag)
+
+
+def database_timeouts(settings: ConsumerSettings) -> Timeouts:
+    return Timeouts(
+        connect=settings.database_connect_timeout_seconds,
+        read=settings.database_read_timeout_seconds,
+        write=settings.database_write_timeout_seconds,
+    )
+
+
+def in_daemon_thread(call: Callable[[], T]) -> futures.Future[T]:
+    """Run `call` on a thread of its own that, unlike an executor's, never delays the
+    process's exit: a call abandoned in a hung database dies with the process."""
+    running: futures.Future[T] = futures.Future()
+
+    def run() -> None:
+        running.set_running_or_notify_cancel()
+        try:
+            running.set_result(call())
+        except BaseException as exc:
+            running.set_exception(exc)
+
+    threading.Thread(target=run, name="batch-write", daemon=True).start()
+    return running
 
 
 def source_of(message: Message) -> Source:

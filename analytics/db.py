@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,34 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> sa.Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """How long, in seconds, a MySQL/MariaDB connection waits on a silent server.
+
+    Without them a hung server or a network that drops packets holds the caller forever.
+    MariaDB Connector/C (libmariadb) waits `read` once per answer and `write` once per
+    statement; Oracle's libmysqlclient retries a timed-out read twice and a write once, so
+    there the bounds are three times `read` and twice `write`. None: no limit, for
+    statements that may legitimately run long (migrations, reports).
+    """
+
+    connect: int = 10
+    read: int | None = None
+    write: int | None = None
+
+    def connect_args(self) -> dict[str, int]:
+        limits = {
+            "connect_timeout": self.connect,
+            "read_timeout": self.read,
+            "write_timeout": self.write,
+        }
+        return {name: seconds for name, seconds in limits.items() if seconds is not None}
+
+
+def create_engine(url: str | URL, timeouts: Timeouts | None = None, **kwargs: Any) -> sa.Engine:
     """An engine configured the same way for the service, the CLI, migrations and tests."""
     url = make_url(url)
+    timeouts = timeouts or Timeouts()
     options: dict[str, Any] = {"json_serializer": _json_dumps, **kwargs}
     if is_mysql_family(url):
         if "charset" not in url.query:
@@ -65,7 +91,9 @@ def create_engine(url: str | URL, **kwargs: Any) -> sa.Engine:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 3600)
         options.setdefault("isolation_level", "READ COMMITTED")
-        options.setdefault("connect_args", {"init_command": MYSQL_SESSION_SETUP})
+        options.setdefault(
+            "connect_args", {"init_command": MYSQL_SESSION_SETUP, **timeouts.connect_args()}
+        )
         engine = sa.create_engine(url, **options)
         _remember_packet_limit(engine)
         return engine

@@ -49,6 +49,25 @@ class ConsumerSettings(BaseSettings):
     dead_letter_window: int = Field(
         1000, ge=1, description="How many recent messages the dead-letter ratio looks at"
     )
+    database_connect_timeout_seconds: int = Field(
+        10, ge=1, le=3600, description="Longest wait for a database connection to open"
+    )
+    database_read_timeout_seconds: int = Field(
+        60,
+        ge=1,
+        le=86_400,
+        description="Longest wait for the database's answer to one statement (then retried)",
+    )
+    database_write_timeout_seconds: int = Field(
+        60, ge=1, le=86_400, description="Longest wait to send one statement to the database"
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="After SIGTERM, how long the batch being written may take to commit "
+        "before it is abandoned uncommitted",
+    )
     session_timeout_ms: int = Field(45_000, ge=1000, description="Kafka consumer session timeout")
     max_poll_interval_ms: int = Field(300_000, ge=1000, description="Kafka max.poll.interval.ms")
     metrics_port: int = Field(
