@@ -477,6 +477,9 @@ def consume_command(
     shutdown_grace_seconds: Annotated[
         float | None, _option("After SIGTERM, how long the current batch may take to commit.")
     ] = None,
+    permanent_error_retry_seconds: Annotated[
+        float | None, _option("How long a permanent database error is retried before exiting.")
+    ] = None,
     session_timeout_ms: Annotated[int | None, _option("Kafka session.timeout.ms.")] = None,
     max_poll_interval_ms: Annotated[int | None, _option("Kafka max.poll.interval.ms.")] = None,
     metrics_port: Annotated[int | None, _option("Port of /metrics and /health; 0 = off.")] = None,

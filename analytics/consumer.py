@@ -18,6 +18,7 @@ database client, so a hung server would otherwise keep the service from honourin
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -37,10 +38,11 @@ import sqlalchemy as sa
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from analytics.db import Timeouts, create_engine
+from analytics.db import Problem, Timeouts, create_engine, permanent_problem, server_message
 from analytics.deadletters import Source
 from analytics.metrics import Health, Metrics, serve
 from analytics.pipeline import BatchOutcome, freeze_startup_objects, process_batch
+from analytics.preflight import DatabaseUnusable, check_database, describe
 from analytics.settings import ConsumerSettings
 
 log = structlog.get_logger("analytics.consumer")
@@ -49,6 +51,8 @@ EXIT_OK = 0
 EXIT_DEAD_LETTER_FLOOD = 3
 EXIT_RETRIES_EXHAUSTED = 4
 EXIT_KAFKA_FATAL = 5
+EXIT_DATABASE_UNUSABLE = 6
+EXIT_DATABASE_UNREACHABLE = 7
 
 Partition = tuple[str, int]
 T = TypeVar("T")
@@ -60,6 +64,10 @@ class DeadLetterFlood(Exception):
 
 class RetriesExhausted(Exception):
     pass
+
+
+class Abandoned(Exception):
+    """The service was asked to stop and the work in progress outlived the shutdown grace."""
 
 
 def kafka_config(settings: ConsumerSettings) -> dict[str, Any]:
@@ -84,7 +92,8 @@ def kafka_config(settings: ConsumerSettings) -> dict[str, Any]:
 def is_transient(exc: BaseException) -> bool:
     """Database trouble that a retry can fix; everything else is a bug and stops the service.
 
-    Data errors never get here: `apply` turns them into dead letters.
+    Data errors never get here: `apply` turns them into dead letters. Permanent errors
+    (`analytics.db.permanent_problem`) are database errors too, retried only briefly.
     """
     return isinstance(exc, sa.exc.DBAPIError | sa.exc.DisconnectionError | sa.exc.TimeoutError)
 
@@ -140,6 +149,7 @@ class Service:
         self.revoked_while_polling: set[Partition] = set()
         self.paused = False
         self.stopping = False
+        self.account: str | None = None  # the database account, learnt by the start checks
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -154,21 +164,26 @@ class Service:
             server = serve(
                 self.metrics, self.health, self.settings.metrics_host, self.settings.metrics_port
             )
-        self.consumer.subscribe(
-            list(self.settings.topics),
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
-        )
-        log.info(
-            "consumer.started", topics=list(self.settings.topics), group=self.settings.group_id
-        )
         try:
+            self._check_database()
+            self.consumer.subscribe(
+                list(self.settings.topics),
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )
+            log.info(
+                "consumer.started", topics=list(self.settings.topics), group=self.settings.group_id
+            )
             while not self.stopping:
                 batch = self._poll_batch()
                 if batch:
                     self._handle(batch)
             return EXIT_OK
+        except Abandoned:  # asked to stop while the start checks waited on the database
+            return EXIT_OK
+        except DatabaseUnusable as exc:
+            return self._database_unusable(exc)
         except DeadLetterFlood as exc:
             log.error("consumer.dead_letter_flood", reason=str(exc))
             return EXIT_DEAD_LETTER_FLOOD
@@ -184,6 +199,51 @@ class Service:
             if server is not None:
                 server.shutdown()
             log.info("consumer.stopped")
+
+    def _check_database(self) -> None:
+        """The start checks (`analytics.preflight`). Any failure is retried for
+        `permanent_error_retry_seconds` (a GRANT, a migration or the server itself may be on
+        its way), then raised as DatabaseUnusable."""
+        give_up_at = time.monotonic() + self.settings.permanent_error_retry_seconds
+        for attempt in itertools.count(1):
+            if self.stopping:
+                return
+            try:
+                self.account = self._within_shutdown_grace(partial(check_database, self.engine))
+            except DatabaseUnusable as exc:
+                failure = exc
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                failure = DatabaseUnusable(Problem.UNREACHABLE, server_message(exc))
+            else:
+                self.health.database_failed(None)
+                return
+            self.health.database_failed(str(failure))
+            if time.monotonic() >= give_up_at:
+                raise failure
+            delay = min(self.backoff.delay(attempt), give_up_at - time.monotonic())
+            log.warning(
+                "database.check_failed",
+                attempt=attempt,
+                problem=str(failure.problem),
+                error=failure.detail,
+                wait_seconds=round(delay, 2),
+            )
+            self._sleep(delay)
+
+    def _database_unusable(self, exc: DatabaseUnusable) -> int:
+        reason = describe(exc.problem, exc.detail, self.engine.url, self.account)
+        if exc.problem is Problem.UNREACHABLE:
+            log.error("consumer.database_unreachable", reason=reason)
+            return EXIT_DATABASE_UNREACHABLE
+        log.error("consumer.database_unusable", reason=reason)
+        return EXIT_DATABASE_UNUSABLE
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     # --- the loop --------------------------------------------------------------------
 
@@ -227,6 +287,7 @@ class Service:
 
     def _write_with_retry(self, batch: list[Source]) -> tuple[list[Source], BatchOutcome] | None:
         attempt = 0
+        give_up_at = math.inf  # when a run of permanent errors has lasted long enough
         while True:
             live = [m for m in batch if (m.topic, m.partition) in self.assigned]
             if not live or (attempt and self.stopping):
@@ -235,25 +296,32 @@ class Service:
                 return None
             try:
                 outcome = self._within_shutdown_grace(partial(self._write, live))
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                attempt += 1
-                self._wait_before_retry(attempt, exc)
-                continue
-            if outcome is None:
+            except Abandoned:
                 log.warning(
                     "batch.abandoned",
                     messages=len(live),
                     reason="stopping, and the database did not answer within the shutdown grace",
                 )
                 return None
+            except Exception as exc:
+                problem = permanent_problem(exc)
+                if problem is None and not is_transient(exc):
+                    raise
+                # Permanent errors stop the service once they have lasted the retry
+                # window; any other error ends such a run.
+                window = self.settings.permanent_error_retry_seconds
+                give_up_at = (
+                    math.inf if problem is None else min(give_up_at, time.monotonic() + window)
+                )
+                attempt += 1
+                self._wait_before_retry(attempt, exc, problem or Problem.UNREACHABLE, give_up_at)
+                continue
             self.health.database_failed(None)
             return live, outcome
 
-    def _within_shutdown_grace(self, call: Callable[[], T]) -> T | None:
-        """The call's result (or exception), waited for on the main thread; None when the
-        service was asked to stop and the call outlived `shutdown_grace_seconds`."""
+    def _within_shutdown_grace(self, call: Callable[[], T]) -> T:
+        """The call's result (or exception), waited for on the main thread; Abandoned when
+        the service was asked to stop and the call outlived `shutdown_grace_seconds`."""
         running = in_daemon_thread(call)
         give_up_at = math.inf
         while not futures.wait([running], timeout=0.1).done:
@@ -262,7 +330,7 @@ class Service:
                     give_up_at, time.monotonic() + self.settings.shutdown_grace_seconds
                 )
             if time.monotonic() >= give_up_at:
-                return None
+                raise Abandoned
         return running.result()
 
     def _write(self, sources: Sequence[Source]) -> BatchOutcome:
@@ -292,17 +360,23 @@ class Service:
         for tp in owned:
             self.metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(tp.offset)
 
-    def _wait_before_retry(self, attempt: int, exc: BaseException) -> None:
+    def _wait_before_retry(
+        self, attempt: int, exc: BaseException, problem: Problem, give_up_at: float
+    ) -> None:
         limit = self.settings.retry_max_attempts
         cause = type(getattr(exc, "orig", None) or exc).__name__
         self.metrics.retries.labels(cause).inc()
-        self.health.database_failed(f"{cause}: {str(exc).splitlines()[0][:200]}")
+        failure = DatabaseUnusable(problem, server_message(exc))
+        self.health.database_failed(str(failure))
         if limit and attempt > limit:
             raise RetriesExhausted(f"gave up after {limit} retries: {cause}") from exc
-        delay = self.backoff.delay(attempt)
+        if time.monotonic() >= give_up_at:
+            raise failure from exc
+        delay = min(self.backoff.delay(attempt), give_up_at - time.monotonic())
         log.warning(
             "batch.retry",
             attempt=attempt,
+            problem=str(problem),
             cause=cause,
             error=str(exc).splitlines()[0][:300],
             wait_seconds=round(delay, 2),

@@ -68,6 +68,13 @@ class ConsumerSettings(BaseSettings):
         description="After SIGTERM, how long the batch being written may take to commit "
         "before it is abandoned uncommitted",
     )
+    permanent_error_retry_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="How long a permanent database error (credentials, privileges, schema) "
+        "is retried before the service stops; at start, an unreachable database too",
+    )
     session_timeout_ms: int = Field(45_000, ge=1000, description="Kafka consumer session timeout")
     max_poll_interval_ms: int = Field(300_000, ge=1000, description="Kafka max.poll.interval.ms")
     metrics_port: int = Field(
