@@ -40,6 +40,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from analytics.db import Problem, Timeouts, create_engine, permanent_problem, server_message
 from analytics.deadletters import Source
+from analytics.logs import kafka_logger
 from analytics.metrics import Health, Metrics, serve
 from analytics.pipeline import BatchOutcome, freeze_startup_objects, process_batch
 from analytics.preflight import DatabaseUnusable, check_database, describe
@@ -141,7 +142,10 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.engine = create_engine(settings.database_url, timeouts=database_timeouts(settings))
-        self.consumer = consumer_factory(kafka_config(settings) | {"stats_cb": self._on_statistics})
+        self.consumer = consumer_factory(
+            kafka_config(settings)
+            | {"stats_cb": self._on_statistics, "logger": kafka_logger(settings.bootstrap_servers)}
+        )
         self.health = Health(settings.stuck_after_seconds)
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
@@ -280,7 +284,12 @@ class Service:
                 elif error.fatal():
                     raise KafkaException(error)
                 elif error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("kafka.error", error=str(error))
+                    # "1/1 brokers are down" says not which: the servers are named here.
+                    log.warning(
+                        "kafka.error",
+                        error=str(error),
+                        bootstrap_servers=self.settings.bootstrap_servers,
+                    )
             self.health.progressed()
         # A revocation during consume() drops messages of partitions no longer ours.
         return [m for m in batch if (m.topic, m.partition) in self.assigned]

@@ -263,7 +263,7 @@ def test_a_privilege_revoked_while_running_stops_the_service_after_a_short_retry
     broker: EmbeddedBroker, mysql_url: str, migrated_url: str, tmp_path: Path
 ) -> None:
     bootstrap = broker.bootstrap_servers
-    records, _ = simulated_stream(3000)
+    records, _ = simulated_stream(1500)
     produce(bootstrap, records)
     database = database_of(migrated_url)
     retry_seconds = 3

@@ -100,7 +100,7 @@ def test_sigterm_while_the_database_hangs_exits_in_time_and_commits_nothing_of_t
     broker: EmbeddedBroker, mysql_only: sa.Engine, mysql_url: str, tmp_path: Path
 ) -> None:
     bootstrap = broker.bootstrap_servers
-    records, _ = simulated_stream(3000)
+    records, _ = simulated_stream(1500)
     produce(bootstrap, records)
     with database_proxy(mysql_url) as proxy:
         url = proxied_url(mysql_url, proxy)
@@ -145,7 +145,7 @@ def test_a_hung_database_times_out_is_retried_and_recovers_when_it_answers_again
     broker: EmbeddedBroker, mysql_only: sa.Engine, mysql_url: str, tmp_path: Path
 ) -> None:
     bootstrap = broker.bootstrap_servers
-    records, _ = simulated_stream(3000)
+    records, _ = simulated_stream(1500)
     produce(bootstrap, records)
     port = free_port()
     with database_proxy(mysql_url) as proxy:
