@@ -323,7 +323,7 @@ class Service:
                     math.inf if problem is None else min(give_up_at, time.monotonic() + window)
                 )
                 attempt += 1
-                self._wait_before_retry(attempt, exc, problem or Problem.UNREACHABLE, give_up_at)
+                self._wait_before_retry(attempt, exc, problem, give_up_at)
                 continue
             self.health.database_failed(None)
             return live, outcome
@@ -370,22 +370,23 @@ class Service:
             self.metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(tp.offset)
 
     def _wait_before_retry(
-        self, attempt: int, exc: BaseException, problem: Problem, give_up_at: float
+        self, attempt: int, exc: BaseException, problem: Problem | None, give_up_at: float
     ) -> None:
+        """Wait out the backoff; raise when the retries are exhausted, or when a permanent
+        `problem` has lasted until `give_up_at`."""
         limit = self.settings.retry_max_attempts
         cause = type(getattr(exc, "orig", None) or exc).__name__
         self.metrics.retries.labels(cause).inc()
-        failure = DatabaseUnusable(problem, server_message(exc))
-        self.health.database_failed(str(failure))
+        self.health.database_failed(f"{problem or Problem.UNREACHABLE}: {server_message(exc)}")
         if limit and attempt > limit:
             raise RetriesExhausted(f"gave up after {limit} retries: {cause}") from exc
-        if time.monotonic() >= give_up_at:
-            raise failure from exc
+        if problem is not None and time.monotonic() >= give_up_at:
+            raise DatabaseUnusable(problem, server_message(exc)) from exc
         delay = min(self.backoff.delay(attempt), give_up_at - time.monotonic())
         log.warning(
             "batch.retry",
             attempt=attempt,
-            problem=str(problem),
+            problem=problem,  # None: transient
             cause=cause,
             error=str(exc).splitlines()[0][:300],
             wait_seconds=round(delay, 2),

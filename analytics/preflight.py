@@ -26,7 +26,8 @@ DML = "SELECT, INSERT, UPDATE, DELETE"
 
 
 class DatabaseUnusable(Exception):
-    """The database refuses the service's work in a way no retry fixes: a person must act."""
+    """The database cannot take the service's work and retrying stopped: a person must act
+    (or, for an unreachable database at start, the server must come up)."""
 
     def __init__(self, problem: Problem, detail: str) -> None:
         super().__init__(f"{problem}: {detail}")
@@ -56,18 +57,17 @@ def check_database(engine: sa.Engine) -> str | None:
 def _account(connection: sa.Connection) -> str | None:
     if not is_mysql_family(connection.dialect):
         return None
-    user, _, host = str(connection.exec_driver_sql("SELECT CURRENT_USER()").scalar()).rpartition(
-        "@"
-    )
+    current = str(connection.exec_driver_sql("SELECT CURRENT_USER()").scalar())
+    user, _, host = current.rpartition("@")
     return f"'{user}'@'{host}'"
 
 
 def _probe_privileges(engine: sa.Engine) -> None:
     """Run each kind of statement the service runs on every table, on no row."""
+    nothing = sa.false()
     with engine.connect() as connection, connection.begin() as transaction:
         for table in metadata.sorted_tables:
             columns = list(table.columns)
-            nothing = sa.false()
             connection.execute(
                 table.insert().from_select(columns, sa.select(*columns).where(nothing))
             )

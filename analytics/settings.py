@@ -61,8 +61,10 @@ class ConsumerSettings(BaseSettings):
     database_write_timeout_seconds: int = Field(
         60, ge=1, le=86_400, description="Longest wait to send one statement to the database"
     )
+    # Below the time orchestrators wait before SIGKILL (Docker 10 s, Kubernetes 30 s), and
+    # far above a healthy batch's write (well under a second).
     shutdown_grace_seconds: float = Field(
-        10.0,
+        5.0,
         ge=0,
         le=3600,
         description="After SIGTERM, how long the batch being written may take to commit "
