@@ -468,6 +468,21 @@ def consume_command(
     max_future_skew_seconds: Annotated[
         float | None, _option("Dead-letter events stamped further ahead of this clock.")
     ] = None,
+    database_connect_timeout_seconds: Annotated[
+        int | None, _option("Longest wait for a database connection to open.")
+    ] = None,
+    database_read_timeout_seconds: Annotated[
+        int | None, _option("Longest wait for the answer to one statement.")
+    ] = None,
+    database_write_timeout_seconds: Annotated[
+        int | None, _option("Longest wait to send one statement.")
+    ] = None,
+    shutdown_grace_seconds: Annotated[
+        float | None, _option("After SIGTERM, how long the current batch may take to commit.")
+    ] = None,
+    permanent_error_retry_seconds: Annotated[
+        float | None, _option("How long a permanent database error is retried before exiting.")
+    ] = None,
     session_timeout_ms: Annotated[int | None, _option("Kafka session.timeout.ms.")] = None,
     max_poll_interval_ms: Annotated[int | None, _option("Kafka max.poll.interval.ms.")] = None,
     metrics_port: Annotated[int | None, _option("Port of /metrics and /health; 0 = off.")] = None,

@@ -10,29 +10,40 @@ Offsets are never committed automatically, so a crash at any point re-reads from
 committed offset; replayed messages are absorbed by the idempotent apply. Transient
 database errors are retried with capped exponential backoff and jitter while the consumer
 keeps polling (with its partitions paused) so that it stays in its group.
+
+Step 2 runs on a daemon thread while the main thread waits for it: a signal handler only
+runs on the main thread between Python instructions, never while it is blocked in the
+database client, so a hung server would otherwise keep the service from honouring SIGTERM.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import random
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from analytics.db import create_engine
+from analytics.db import Problem, Timeouts, create_engine, permanent_problem, server_message
 from analytics.deadletters import Source
+from analytics.logs import kafka_logger
 from analytics.metrics import Health, Metrics, serve
 from analytics.pipeline import BatchOutcome, freeze_startup_objects, process_batch
+from analytics.preflight import DatabaseUnusable, check_database, describe
 from analytics.settings import ConsumerSettings
 
 log = structlog.get_logger("analytics.consumer")
@@ -41,8 +52,11 @@ EXIT_OK = 0
 EXIT_DEAD_LETTER_FLOOD = 3
 EXIT_RETRIES_EXHAUSTED = 4
 EXIT_KAFKA_FATAL = 5
+EXIT_DATABASE_UNUSABLE = 6
+EXIT_DATABASE_UNREACHABLE = 7
 
 Partition = tuple[str, int]
+T = TypeVar("T")
 
 
 class DeadLetterFlood(Exception):
@@ -51,6 +65,10 @@ class DeadLetterFlood(Exception):
 
 class RetriesExhausted(Exception):
     pass
+
+
+class Abandoned(Exception):
+    """The service was asked to stop and the work in progress outlived the shutdown grace."""
 
 
 def kafka_config(settings: ConsumerSettings) -> dict[str, Any]:
@@ -75,7 +93,8 @@ def kafka_config(settings: ConsumerSettings) -> dict[str, Any]:
 def is_transient(exc: BaseException) -> bool:
     """Database trouble that a retry can fix; everything else is a bug and stops the service.
 
-    Data errors never get here: `apply` turns them into dead letters.
+    Data errors never get here: `apply` turns them into dead letters. Permanent errors
+    (`analytics.db.permanent_problem`) are database errors too, retried only briefly.
     """
     return isinstance(exc, sa.exc.DBAPIError | sa.exc.DisconnectionError | sa.exc.TimeoutError)
 
@@ -122,8 +141,11 @@ class Service:
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.engine = create_engine(settings.database_url)
-        self.consumer = consumer_factory(kafka_config(settings) | {"stats_cb": self._on_statistics})
+        self.engine = create_engine(settings.database_url, timeouts=database_timeouts(settings))
+        self.consumer = consumer_factory(
+            kafka_config(settings)
+            | {"stats_cb": self._on_statistics, "logger": kafka_logger(settings.bootstrap_servers)}
+        )
         self.health = Health(settings.stuck_after_seconds)
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
@@ -131,6 +153,7 @@ class Service:
         self.revoked_while_polling: set[Partition] = set()
         self.paused = False
         self.stopping = False
+        self.account: str | None = None  # the database account, learnt by the start checks
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -145,21 +168,26 @@ class Service:
             server = serve(
                 self.metrics, self.health, self.settings.metrics_host, self.settings.metrics_port
             )
-        self.consumer.subscribe(
-            list(self.settings.topics),
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
-        )
-        log.info(
-            "consumer.started", topics=list(self.settings.topics), group=self.settings.group_id
-        )
         try:
+            self._check_database()
+            self.consumer.subscribe(
+                list(self.settings.topics),
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )
+            log.info(
+                "consumer.started", topics=list(self.settings.topics), group=self.settings.group_id
+            )
             while not self.stopping:
                 batch = self._poll_batch()
                 if batch:
                     self._handle(batch)
             return EXIT_OK
+        except Abandoned:  # asked to stop while the start checks waited on the database
+            return EXIT_OK
+        except DatabaseUnusable as exc:
+            return self._database_unusable(exc)
         except DeadLetterFlood as exc:
             log.error("consumer.dead_letter_flood", reason=str(exc))
             return EXIT_DEAD_LETTER_FLOOD
@@ -176,6 +204,51 @@ class Service:
                 server.shutdown()
             log.info("consumer.stopped")
 
+    def _check_database(self) -> None:
+        """The start checks (`analytics.preflight`). Any failure is retried for
+        `permanent_error_retry_seconds` (a GRANT, a migration or the server itself may be on
+        its way), then raised as DatabaseUnusable."""
+        give_up_at = time.monotonic() + self.settings.permanent_error_retry_seconds
+        for attempt in itertools.count(1):
+            if self.stopping:
+                return
+            try:
+                self.account = self._within_shutdown_grace(partial(check_database, self.engine))
+            except DatabaseUnusable as exc:
+                failure = exc
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                failure = DatabaseUnusable(Problem.UNREACHABLE, server_message(exc))
+            else:
+                self.health.database_failed(None)
+                return
+            self.health.database_failed(str(failure))
+            if time.monotonic() >= give_up_at:
+                raise failure
+            delay = min(self.backoff.delay(attempt), give_up_at - time.monotonic())
+            log.warning(
+                "database.check_failed",
+                attempt=attempt,
+                problem=str(failure.problem),
+                error=failure.detail,
+                wait_seconds=round(delay, 2),
+            )
+            self._sleep(delay)
+
+    def _database_unusable(self, exc: DatabaseUnusable) -> int:
+        reason = describe(exc.problem, exc.detail, self.engine.url, self.account)
+        if exc.problem is Problem.UNREACHABLE:
+            log.error("consumer.database_unreachable", reason=reason)
+            return EXIT_DATABASE_UNREACHABLE
+        log.error("consumer.database_unusable", reason=reason)
+        return EXIT_DATABASE_UNUSABLE
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
     # --- the loop --------------------------------------------------------------------
 
     def _handle(self, batch: list[Source]) -> None:
@@ -183,7 +256,9 @@ class Service:
         started = time.monotonic()
         written = self._write_with_retry(batch)
         if written is None:
-            return  # abandoned: its partitions were revoked or the service is stopping
+            # Abandoned: its partitions were revoked, or the service is stopping and the
+            # transaction did not report its commit. Its offsets stay where they were.
+            return
         covered, outcome = written
         self._commit_offsets(covered)
         self._observe(covered, outcome, time.monotonic() - started)
@@ -209,13 +284,19 @@ class Service:
                 elif error.fatal():
                     raise KafkaException(error)
                 elif error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("kafka.error", error=str(error))
+                    # "1/1 brokers are down" says not which: the servers are named here.
+                    log.warning(
+                        "kafka.error",
+                        error=str(error),
+                        bootstrap_servers=self.settings.bootstrap_servers,
+                    )
             self.health.progressed()
         # A revocation during consume() drops messages of partitions no longer ours.
         return [m for m in batch if (m.topic, m.partition) in self.assigned]
 
     def _write_with_retry(self, batch: list[Source]) -> tuple[list[Source], BatchOutcome] | None:
         attempt = 0
+        give_up_at = math.inf  # when a run of permanent errors has lasted long enough
         while True:
             live = [m for m in batch if (m.topic, m.partition) in self.assigned]
             if not live or (attempt and self.stopping):
@@ -223,15 +304,43 @@ class Service:
                     log.info("batch.abandoned", messages=len(batch), reason="revoked or stopping")
                 return None
             try:
-                outcome = self._write(live)
+                outcome = self._within_shutdown_grace(partial(self._write, live))
+            except Abandoned:
+                log.warning(
+                    "batch.abandoned",
+                    messages=len(live),
+                    reason="stopping, and the database did not answer within the shutdown grace",
+                )
+                return None
             except Exception as exc:
-                if not is_transient(exc):
+                problem = permanent_problem(exc)
+                if problem is None and not is_transient(exc):
                     raise
+                # Permanent errors stop the service once they have lasted the retry
+                # window; any other error ends such a run.
+                window = self.settings.permanent_error_retry_seconds
+                give_up_at = (
+                    math.inf if problem is None else min(give_up_at, time.monotonic() + window)
+                )
                 attempt += 1
-                self._wait_before_retry(attempt, exc)
+                self._wait_before_retry(attempt, exc, problem, give_up_at)
                 continue
             self.health.database_failed(None)
             return live, outcome
+
+    def _within_shutdown_grace(self, call: Callable[[], T]) -> T:
+        """The call's result (or exception), waited for on the main thread; Abandoned when
+        the service was asked to stop and the call outlived `shutdown_grace_seconds`."""
+        running = in_daemon_thread(call)
+        give_up_at = math.inf
+        while not futures.wait([running], timeout=0.1).done:
+            if self.stopping:
+                give_up_at = min(
+                    give_up_at, time.monotonic() + self.settings.shutdown_grace_seconds
+                )
+            if time.monotonic() >= give_up_at:
+                raise Abandoned
+        return running.result()
 
     def _write(self, sources: Sequence[Source]) -> BatchOutcome:
         """One transaction: apply the batch, record its dead letters, commit."""
@@ -262,17 +371,24 @@ class Service:
         for tp in owned:
             self.metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(tp.offset)
 
-    def _wait_before_retry(self, attempt: int, exc: BaseException) -> None:
+    def _wait_before_retry(
+        self, attempt: int, exc: BaseException, problem: Problem | None, give_up_at: float
+    ) -> None:
+        """Wait out the backoff; raise when the retries are exhausted, or when a permanent
+        `problem` has lasted until `give_up_at`."""
         limit = self.settings.retry_max_attempts
         cause = type(getattr(exc, "orig", None) or exc).__name__
         self.metrics.retries.labels(cause).inc()
-        self.health.database_failed(f"{cause}: {str(exc).splitlines()[0][:200]}")
+        self.health.database_failed(f"{problem or Problem.UNREACHABLE}: {server_message(exc)}")
         if limit and attempt > limit:
             raise RetriesExhausted(f"gave up after {limit} retries: {cause}") from exc
-        delay = self.backoff.delay(attempt)
+        if problem is not None and time.monotonic() >= give_up_at:
+            raise DatabaseUnusable(problem, server_message(exc)) from exc
+        delay = min(self.backoff.delay(attempt), give_up_at - time.monotonic())
         log.warning(
             "batch.retry",
             attempt=attempt,
+            problem=problem,  # None: transient
             cause=cause,
             error=str(exc).splitlines()[0][:300],
             wait_seconds=round(delay, 2),
@@ -350,6 +466,30 @@ class Service:
                     lag = figures["hi_offset"] - max(0, figures.get("lo_offset", 0))
                 if lag >= 0:
                     self.metrics.lag.labels(topic, partition).set(lag)
+
+
+def database_timeouts(settings: ConsumerSettings) -> Timeouts:
+    return Timeouts(
+        connect=settings.database_connect_timeout_seconds,
+        read=settings.database_read_timeout_seconds,
+        write=settings.database_write_timeout_seconds,
+    )
+
+
+def in_daemon_thread(call: Callable[[], T]) -> futures.Future[T]:
+    """Run `call` on a thread of its own that, unlike an executor's, never delays the
+    process's exit: a call abandoned in a hung database dies with the process."""
+    running: futures.Future[T] = futures.Future()
+
+    def run() -> None:
+        running.set_running_or_notify_cancel()
+        try:
+            running.set_result(call())
+        except BaseException as exc:
+            running.set_exception(exc)
+
+    threading.Thread(target=run, name="batch-write", daemon=True).start()
+    return running
 
 
 def source_of(message: Message) -> Source:

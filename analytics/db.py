@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,41 @@ MYSQL_DATA_ERRORS = frozenset(
 )
 
 
+class Problem(StrEnum):
+    """Why the database cannot take the service's work; the words /health and the logs use."""
+
+    UNREACHABLE = "database unreachable"
+    ACCESS_DENIED = "access denied"
+    PERMISSION_DENIED = "permission denied"
+    UNKNOWN_DATABASE = "unknown database"
+    SCHEMA_NOT_MIGRATED = "schema not migrated"
+    OUT_OF_RANGE = "value out of range"
+
+
+# Server errors that no retry fixes, only a person (a password, a GRANT, a migration):
+# retried briefly, in case the fix is being rolled out, then the service stops. Every
+# error that is neither these nor a data error is transient and retried without end.
+MYSQL_PERMANENT_ERRORS = {
+    167: Problem.OUT_OF_RANGE,  # MariaDB: an AUTO_INCREMENT column reached its type's maximum
+    1044: Problem.PERMISSION_DENIED,  # no privilege at all on the database
+    1045: Problem.ACCESS_DENIED,  # wrong user or password
+    1049: Problem.UNKNOWN_DATABASE,
+    1054: Problem.SCHEMA_NOT_MIGRATED,  # unknown column
+    1109: Problem.SCHEMA_NOT_MIGRATED,  # unknown table in a multi-table statement
+    1142: Problem.PERMISSION_DENIED,  # command denied on a table
+    1143: Problem.PERMISSION_DENIED,  # command denied on a column
+    1146: Problem.SCHEMA_NOT_MIGRATED,  # table does not exist
+    1176: Problem.SCHEMA_NOT_MIGRATED,  # index named in a statement does not exist
+    1227: Problem.PERMISSION_DENIED,  # a global privilege is needed
+    1467: Problem.OUT_OF_RANGE,  # MySQL: failed to read the next AUTO_INCREMENT value
+    1698: Problem.ACCESS_DENIED,  # MySQL: access denied (authentication plugin)
+    1820: Problem.ACCESS_DENIED,  # the password must be reset before any statement
+    1862: Problem.ACCESS_DENIED,  # the password expired
+    3118: Problem.ACCESS_DENIED,  # MySQL: account locked
+    4151: Problem.ACCESS_DENIED,  # MariaDB: account locked
+}
+
+
 def database_url() -> str:
     return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 
@@ -55,9 +92,34 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> sa.Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """How long, in seconds, a MySQL/MariaDB connection waits on a silent server.
+
+    Without them a hung server or a network that drops packets holds the caller forever.
+    MariaDB Connector/C (libmariadb) waits `read` once per answer and `write` once per
+    statement; Oracle's libmysqlclient retries a timed-out read twice and a write once, so
+    there the bounds are three times `read` and twice `write`. None: no limit, for
+    statements that may legitimately run long (migrations, reports).
+    """
+
+    connect: int = 10
+    read: int | None = None
+    write: int | None = None
+
+    def connect_args(self) -> dict[str, int]:
+        limits = {
+            "connect_timeout": self.connect,
+            "read_timeout": self.read,
+            "write_timeout": self.write,
+        }
+        return {name: seconds for name, seconds in limits.items() if seconds is not None}
+
+
+def create_engine(url: str | URL, timeouts: Timeouts | None = None, **kwargs: Any) -> sa.Engine:
     """An engine configured the same way for the service, the CLI, migrations and tests."""
     url = make_url(url)
+    timeouts = timeouts or Timeouts()
     options: dict[str, Any] = {"json_serializer": _json_dumps, **kwargs}
     if is_mysql_family(url):
         if "charset" not in url.query:
@@ -65,7 +127,9 @@ def create_engine(url: str | URL, **kwargs: Any) -> sa.Engine:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 3600)
         options.setdefault("isolation_level", "READ COMMITTED")
-        options.setdefault("connect_args", {"init_command": MYSQL_SESSION_SETUP})
+        options.setdefault(
+            "connect_args", {"init_command": MYSQL_SESSION_SETUP, **timeouts.connect_args()}
+        )
         engine = sa.create_engine(url, **options)
         _remember_packet_limit(engine)
         return engine
@@ -139,6 +203,23 @@ def is_data_error(exc: BaseException) -> bool:
         return True
     code = mysql_error_code(exc)
     return code in MYSQL_DATA_ERRORS
+
+
+def permanent_problem(exc: BaseException) -> Problem | None:
+    """What is wrong when `exc` is an error no retry fixes; None for every other error."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    return MYSQL_PERMANENT_ERRORS.get(mysql_error_code(exc) or 0)
+
+
+def server_message(exc: BaseException) -> str:
+    """The database's own words about `exc`, on one line, without the statement."""
+    orig = getattr(exc, "orig", None) or exc
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    text = args[1] if len(args) > 1 and isinstance(args[1], str) else str(orig)
+    code = mysql_error_code(orig)
+    line = (text.splitlines() or [type(orig).__name__])[0][:300]
+    return f"({code}) {line}" if code is not None else line
 
 
 def mysql_error_code(exc: BaseException) -> int | None:

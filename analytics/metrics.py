@@ -74,7 +74,8 @@ class Metrics:
 
 @dataclass
 class Health:
-    """Liveness as the consumer reports it: progress ticks and whether the database answers."""
+    """Liveness as the consumer reports it: progress ticks and what is wrong with the
+    database, in words that name the cause ("permission denied: ...")."""
 
     stuck_after_seconds: float
     last_progress: float = field(default_factory=time.monotonic)
@@ -85,9 +86,9 @@ class Health:
         with self.lock:
             self.last_progress = time.monotonic()
 
-    def database_failed(self, cause: str | None) -> None:
+    def database_failed(self, problem: str | None) -> None:
         with self.lock:
-            self.database_error = cause
+            self.database_error = problem
 
     def report(self) -> tuple[bool, dict[str, object]]:
         with self.lock:
@@ -96,7 +97,7 @@ class Health:
             if idle > self.stuck_after_seconds:
                 problems.append(f"no progress for {idle:.0f}s")
             if self.database_error is not None:
-                problems.append(f"database unreachable: {self.database_error}")
+                problems.append(self.database_error)
         return not problems, {"healthy": not problems, "problems": problems}
 
 

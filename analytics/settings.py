@@ -54,6 +54,34 @@ class ConsumerSettings(BaseSettings):
         gt=0,
         description="Dead-letter events stamped more than this far ahead of this clock",
     )
+    database_connect_timeout_seconds: int = Field(
+        10, ge=1, le=3600, description="Longest wait for a database connection to open"
+    )
+    database_read_timeout_seconds: int = Field(
+        60,
+        ge=1,
+        le=86_400,
+        description="Longest wait for the database's answer to one statement (then retried)",
+    )
+    database_write_timeout_seconds: int = Field(
+        60, ge=1, le=86_400, description="Longest wait to send one statement to the database"
+    )
+    # Below the time orchestrators wait before SIGKILL (Docker 10 s, Kubernetes 30 s), and
+    # far above a healthy batch's write (well under a second).
+    shutdown_grace_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="After SIGTERM, how long the batch being written may take to commit "
+        "before it is abandoned uncommitted",
+    )
+    permanent_error_retry_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="How long a permanent database error (credentials, privileges, schema) "
+        "is retried before the service stops; at start, an unreachable database too",
+    )
     session_timeout_ms: int = Field(45_000, ge=1000, description="Kafka consumer session timeout")
     max_poll_interval_ms: int = Field(300_000, ge=1000, description="Kafka max.poll.interval.ms")
     metrics_port: int = Field(

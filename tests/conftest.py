@@ -9,7 +9,9 @@ with Alembic once per run. SQLite (the embedded path) is a migrated temporary fi
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -83,6 +85,25 @@ def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engin
     engine = create_engine(url)
     yield engine
     engine.dispose()
+
+
+@contextmanager
+def scratch_database(mysql_url: str, drivername: str | None = None) -> Iterator[str]:
+    """A new empty database next to the test database, dropped on exit."""
+    base = make_url(mysql_url)
+    name = f"{base.database}_{uuid.uuid4().hex[:10]}"
+    server = create_engine(base.set(database=""))
+    with server.begin() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    url = base.set(database=name)
+    if drivername is not None:
+        url = url.set(drivername=drivername)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with server.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        server.dispose()
 
 
 def empty_tables(engine: sa.Engine) -> None:

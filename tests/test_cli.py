@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 from analytics import migrate
 from analytics.cli import app
 from analytics.db import DATABASE_URL_ENV
+from tests.conftest import scratch_database
 from tests.test_migrate import (
     INITIAL_REVISION,
     NEW_REVISION_PATH,
@@ -24,7 +25,6 @@ from tests.test_migrate import (
     empty_tree,
     make_repo,
     run_sql,
-    scratch_database,
 )
 
 runner = CliRunner()

@@ -7,9 +7,8 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from analytics.schema import (
     metadata,
     users,
 )
+from tests.conftest import scratch_database
 
 MYSQL_DRIVER = "mysql+mysqldb"
 MARIADB_DRIVER = "mariadb+mysqldb"
@@ -92,25 +92,6 @@ HEAD = migrate.revisions()[-1]
 
 
 # --- databases --------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_database(mysql_url: str, drivername: str | None = None) -> Iterator[str]:
-    """A new empty database next to the test database, dropped on exit."""
-    base = make_url(mysql_url)
-    name = f"{base.database}_{uuid.uuid4().hex[:10]}"
-    server = create_engine(base.set(database=""))
-    with server.begin() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = base.set(database=name)
-    if drivername is not None:
-        url = url.set(drivername=drivername)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with server.begin() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        server.dispose()
 
 
 def is_mariadb(url: str) -> bool:

@@ -1,4 +1,4 @@
-"""A TCP proxy the tests can cut and restore, to take a server away from the service."""
+"""A TCP proxy the tests can cut, freeze and restore, to take a server away from the service."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from types import TracebackType
 
 
 class Proxy:
-    """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses
-    new ones until `restore()`."""
+    """Forwards 127.0.0.1:<port> to a target.
+
+    `cut()` drops every connection and refuses new ones until `restore()`. `freeze()` is the
+    nastier fault: connections stay open (and new ones are accepted) but no byte moves in
+    either direction, not even a close, until `thaw()` — a hung server or a silent network.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -18,6 +22,8 @@ class Proxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.restore()
 
     def restore(self) -> None:
@@ -38,7 +44,14 @@ class Proxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
+        self.thaw()
         self.cut()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -49,6 +62,7 @@ class Proxy:
                 return  # cut
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
             except OSError:
                 client.close()
                 continue
@@ -63,7 +77,14 @@ class Proxy:
 
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
-            while data := source.recv(65536):
+            while True:
+                # Frozen: neither read (so that not even an end of stream is noticed and
+                # passed on) nor write what was read before the freeze.
+                self._flowing.wait()
+                data = source.recv(65536)
+                self._flowing.wait()
+                if not data:
+                    break
                 sink.sendall(data)
         except OSError:
             pass
