@@ -127,6 +127,7 @@ class Service:
         self.health = Health(settings.stuck_after_seconds)
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
+        self.secrets = settings.secret_names
         self.assigned: set[Partition] = set()
         self.revoked_while_polling: set[Partition] = set()
         self.paused = False
@@ -236,7 +237,8 @@ class Service:
     def _write(self, sources: Sequence[Source]) -> BatchOutcome:
         """One transaction: apply the batch, record its dead letters, commit."""
         with self.engine.begin() as connection:
-            outcome = process_batch(connection, sources, datetime.now(UTC).replace(tzinfo=None))
+            now = datetime.now(UTC).replace(tzinfo=None)
+            outcome = process_batch(connection, sources, now, self.secrets)
             self.guard.check(outcome, len(sources))
         self.guard.record(outcome, len(sources))
         return outcome

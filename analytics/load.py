@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from analytics.deadletters import Source
 from analytics.pipeline import BatchOutcome, process_batch
+from analytics.secrets import SecretNames
 from analytics.sequences import batched
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -44,12 +45,14 @@ def load(
     engine: sa.Engine,
     messages: Sequence[Source],
     batch_size: int,
+    secrets: SecretNames,
     on_batch: Callable[[int], None] = lambda _count: None,
 ) -> BatchOutcome:
     """Apply `messages` in batches, one transaction per batch."""
     total = BatchOutcome()
     for batch in batched(messages, batch_size):
+        now = datetime.now(UTC).replace(tzinfo=None)
         with engine.begin() as connection:
-            total.add(process_batch(connection, batch, datetime.now(UTC).replace(tzinfo=None)))
+            total.add(process_batch(connection, batch, now, secrets))
         on_batch(len(batch))
     return total

@@ -21,6 +21,7 @@ from analytics.dal import apply
 from analytics.deadletters import DeadLetter, Source
 from analytics.errors import InvalidEvent, Reason
 from analytics.events import TOPICS, Event, decode_event, topic_of
+from analytics.secrets import SecretNames
 
 
 @dataclass
@@ -56,32 +57,35 @@ def freeze_startup_objects() -> None:
 
 
 def process_batch(
-    connection: sa.Connection, messages: Sequence[Source], now: datetime
+    connection: sa.Connection, messages: Sequence[Source], now: datetime, secrets: SecretNames
 ) -> BatchOutcome:
-    """Apply `messages` in order within the caller's transaction; dead-letter the rest."""
+    """Apply `messages` in order within the caller's transaction; dead-letter the rest.
+
+    `secrets` names the secret fields: kept out of dead letters and of every reason.
+    """
     events: list[Event] = []
     origins: list[Source] = []
     outcome = BatchOutcome()
     for message in messages:
         try:
-            events.append(decode_message(message))
+            events.append(decode_message(message, secrets))
         except InvalidEvent as error:
             outcome.dead_letters.append(DeadLetter(message, error))
             continue
         origins.append(message)
-    result = apply(connection, events)
+    result = apply(connection, events, secrets)
     outcome.applied_by_type = Counter(events[index].event_type for index in result.applied)
     outcome.stale = len(result.stale)
     outcome.dead_letters += [DeadLetter(origins[r.index], r.error) for r in result.rejected]
     outcome.dead_letters.sort(key=lambda letter: (letter.source.partition, letter.source.offset))
     if outcome.dead_letters:
-        deadletters.record(connection, outcome.dead_letters, now)
+        deadletters.record(connection, outcome.dead_letters, now, secrets)
     return outcome
 
 
-def decode_message(message: Source) -> Event:
+def decode_message(message: Source, secrets: SecretNames) -> Event:
     """The message's event, checked against the topic it arrived on."""
-    event = decode_event(message.value or b"")
+    event = decode_event(message.value or b"", secrets)
     # Keys and ordering hold per topic: an event on another topic's stream could overtake
     # or be overtaken by its entity's other events. Files have no topic to check.
     if message.topic in TOPICS and topic_of(event.event_type) != message.topic:

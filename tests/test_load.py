@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -68,3 +69,28 @@ def test_load_into_mysql(mysql_only: sa.Engine, mysql_url: str) -> None:
     assert result.exit_code == 0, result.output
     with mysql_only.connect() as connection:
         assert connection.execute(sa.select(users.c.display_name)).scalar_one() == "Ravi Levi"
+
+
+def test_load_redacts_the_secret_fields_of_the_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'analytics.db'}"
+    stream = tmp_path / "events.jsonl"
+    stream.write_bytes(b'{"event_type": "user.nope", "pinCode": "1234", "password": "x"}\n')
+    env = {"ANALYTICS_SECRET_FIELDS": "pin_code"}
+    result = runner.invoke(app, ["load", "--database-url", url, str(stream)], env=env)
+    assert result.exit_code == 0, result.output
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(dead_letters.c.raw_value)).scalar_one()
+    engine.dispose()
+    assert json.loads(stored) == {
+        "event_type": "user.nope",
+        "pinCode": "[redacted]",
+        "password": "x",
+    }
+
+
+def test_load_refuses_invalid_secret_fields(tmp_path: Path) -> None:
+    env = {"ANALYTICS_SECRET_FIELDS": "user_id"}
+    result = runner.invoke(app, ["load", str(SAMPLES / "user.created.json")], env=env)
+    assert result.exit_code == 2
+    assert "secret_fields" in result.output

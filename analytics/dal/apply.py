@@ -35,6 +35,7 @@ from analytics.events import Event
 from analytics.mapping import map_event
 from analytics.mapping.ops import Change, Delete, Kind, Op, Patch, ReplaceChildren, Upsert
 from analytics.schema import metadata, tombstones
+from analytics.secrets import DEFAULT_SECRETS, SecretNames, shown, shown_server_message
 
 _TABLE_ORDER = {table.name: position for position, table in enumerate(metadata.sorted_tables)}
 
@@ -59,33 +60,42 @@ class ApplyResult:
         self.rejected += [Rejection(offset + r.index, r.error) for r in other.rejected]
 
 
-def apply(connection: sa.Connection, events: Sequence[Event]) -> ApplyResult:
-    """Apply `events` in order inside the caller's transaction; return what happened."""
+def apply(
+    connection: sa.Connection, events: Sequence[Event], secrets: SecretNames = DEFAULT_SECRETS
+) -> ApplyResult:
+    """Apply `events` in order inside the caller's transaction; return what happened.
+
+    Rejection reasons show ids and keys only as `shown` allows, given the `secrets` names.
+    """
     changes = [map_event(event) for event in events]
     try:
-        return _in_savepoint(connection, changes)
+        return _in_savepoint(connection, changes, secrets)
     except sa.exc.DBAPIError as exc:
         if not is_data_error(exc):
             raise
-    return _apply_one_by_one(connection, changes)
+    return _apply_one_by_one(connection, changes, secrets)
 
 
-def _apply_one_by_one(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
+def _apply_one_by_one(
+    connection: sa.Connection, changes: Sequence[Change], secrets: SecretNames
+) -> ApplyResult:
     result = ApplyResult()
     for index, change in enumerate(changes):
         try:
-            single = _in_savepoint(connection, [change])
+            single = _in_savepoint(connection, [change], secrets)
         except sa.exc.DBAPIError as exc:
             if not is_data_error(exc):
                 raise
-            error = InvalidEvent(Reason.DATABASE_REJECTED, describe_database_error(exc))
+            error = InvalidEvent(Reason.DATABASE_REJECTED, describe_database_error(exc, secrets))
             result.rejected.append(Rejection(index, error))
             continue
         result.extend(single, offset=index)
     return result
 
 
-def _in_savepoint(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
+def _in_savepoint(
+    connection: sa.Connection, changes: Sequence[Change], secrets: SecretNames
+) -> ApplyResult:
     """`_apply_changes` undone to a savepoint if the server refuses a row.
 
     Any other error (a deadlock, a lost connection) leaves the transaction to the caller
@@ -94,7 +104,7 @@ def _in_savepoint(connection: sa.Connection, changes: Sequence[Change]) -> Apply
     """
     savepoint = connection.begin_nested()
     try:
-        result = _apply_changes(connection, changes)
+        result = _apply_changes(connection, changes, secrets)
     except sa.exc.DBAPIError as exc:
         if is_data_error(exc):
             savepoint.rollback()
@@ -103,13 +113,20 @@ def _in_savepoint(connection: sa.Connection, changes: Sequence[Change]) -> Apply
     return result
 
 
-def describe_database_error(exc: sa.exc.DBAPIError) -> str:
-    """The server's own message (codes, column and key names), without the SQL or params."""
-    return str(exc.orig)[:1000]
+def describe_database_error(exc: sa.exc.DBAPIError, secrets: SecretNames) -> str:
+    """The server's own message (codes, column and key names), without the SQL or params,
+    and with the values it quotes shown only as `shown` allows."""
+    orig = exc.orig
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return f"({args[0]}) {shown_server_message(args[1], secrets)}"[:1000]
+    return shown_server_message(str(orig), secrets)[:1000]
 
 
-def _apply_changes(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
-    state = _State.load(connection, changes)
+def _apply_changes(
+    connection: sa.Connection, changes: Sequence[Change], secrets: SecretNames
+) -> ApplyResult:
+    state = _State.load(connection, changes, secrets)
     result = ApplyResult()
     accepted: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for index, change in enumerate(changes):
@@ -157,13 +174,16 @@ class _Entity:
 class _State:
     """What the database holds for the entities of one batch, advanced event by event."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: SecretNames) -> None:
+        self.secrets = secrets
         self.entities: dict[tuple[str, str], _Entity] = {}
         self.owners: dict[tuple[str, str, str], str] = {}
 
     @classmethod
-    def load(cls, connection: sa.Connection, changes: Sequence[Change]) -> _State:
-        state = cls()
+    def load(
+        cls, connection: sa.Connection, changes: Sequence[Change], secrets: SecretNames
+    ) -> _State:
+        state = cls(secrets)
         keys: dict[sa.Table, set[str]] = defaultdict(set)
         claims: dict[tuple[sa.Table, str], set[str]] = defaultdict(set)
         for change in changes:
@@ -201,7 +221,7 @@ class _State:
             return _STALE
         if change.kind is Kind.PATCH and not entity.exists:
             return InvalidEvent(
-                Reason.UNKNOWN_ENTITY, f"{table} row {change.entity_id!r} does not exist"
+                Reason.UNKNOWN_ENTITY, f"{table} row {self._shown(change.entity_id)} does not exist"
             )
         if change.claim is not None:
             conflict = self._claim_conflict(change, entity)
@@ -217,11 +237,11 @@ class _State:
         assert change.claim is not None
         table, column, value = change.table.name, change.claim.column, change.claim.value
         owner = self.owners.get((table, column, value))
+        shown_key, claimant = self._shown(value), self._shown(change.entity_id)
         if change.kind is Kind.PATCH and owner != change.entity_id:
-            held = f"belongs to {owner!r}" if owner else "belongs to no row"
+            held = f"belongs to {self._shown(owner)}" if owner else "belongs to no row"
             return InvalidEvent(
-                Reason.KEY_CONFLICT,
-                f"{table}.{column} {value!r} {held}, not to {change.entity_id!r}",
+                Reason.KEY_CONFLICT, f"{table}.{column} {shown_key} {held}, not to {claimant}"
             )
         if (
             change.kind is Kind.SNAPSHOT
@@ -230,10 +250,13 @@ class _State:
         ):
             return InvalidEvent(
                 Reason.KEY_CONFLICT,
-                f"{table}.{column} {value!r} already belongs to {owner!r}; "
-                f"refusing to merge {change.entity_id!r} into it",
+                f"{table}.{column} {shown_key} already belongs to {self._shown(owner)}; "
+                f"refusing to merge {claimant} into it",
             )
         return None
+
+    def _shown(self, value: object) -> str:
+        return shown(value, self.secrets)
 
 
 def _write_round(connection: sa.Connection, ops: list[Op]) -> None:
