@@ -45,7 +45,18 @@ MAX_KEPT_BYTES = 4 * 1024 * 1024
 _REASON_LIMIT = 4000
 _LABELS = ("event_type", "event_id", "entity_id")
 
-_REFRESHED = ("raw_value", "error_class", "reason", "last_failed_at", "status")
+# Every column that follows from the message and its failure is refreshed together, so a
+# row's labels, key and raw value always describe one message. The first failure time
+# stays, and so does the size: a replay sends the stored copy, not the message as it came.
+_REFRESHED = (
+    "kafka_key",
+    "raw_value",
+    *_LABELS,
+    "error_class",
+    "reason",
+    "last_failed_at",
+    "status",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
-from analytics.deadletters import Source
+from analytics.deadletters import Source, message_hash
 from analytics.pipeline import process_batch
 from analytics.schema import dead_letters
 from analytics.secrets import SecretNames
@@ -269,7 +269,7 @@ def _replay_batch(
     letters = {}
     for row in rows:
         if row.raw_value is not None:
-            source = _source(row)
+            source = _source(connection, row)
             letters[source.topic, source.partition, source.offset, source.recorded_hash] = (
                 row,
                 source,
@@ -305,9 +305,9 @@ def _failure(row: _LetterRow, error_class: str, reason: str) -> Failure:
     )
 
 
-def _source(row: _LetterRow) -> Source:
+def _source(connection: sa.Connection, row: _LetterRow) -> Source:
     """The letter's message as stored, identified by the hash of the message as it came."""
-    return Source(
+    source = Source(
         row.topic,
         row.kafka_partition,
         row.kafka_offset,
@@ -315,6 +315,16 @@ def _source(row: _LetterRow) -> Source:
         row.raw_value,
         recorded_hash=row.message_hash,
     )
+    if row.message_hash is None:
+        # Recorded before letters had a hash: one taken now from the stored copy, kept on
+        # the row, so that a replay that fails again updates this row (a NULL never matches).
+        source = replace(source, recorded_hash=message_hash(source))
+        connection.execute(
+            dead_letters.update()
+            .where(dead_letters.c.id == row.id)
+            .values(message_hash=source.recorded_hash)
+        )
+    return source
 
 
 def _mark_replayed(connection: sa.Connection, ids: Sequence[int], now: datetime) -> None:

@@ -260,6 +260,21 @@ def test_a_dead_letter_is_stored_once_per_message_without_secrets(engine: sa.Eng
     assert b"First Bank" not in row["raw_value"]
 
 
+def test_a_recreated_topic_keeps_a_letter_for_each_message(engine: sa.Engine) -> None:
+    """Offsets restart when a topic is recreated: the same coordinates, other bytes."""
+    before = Source("user", 0, 7, b"k", b"not json, before")
+    after = Source("user", 0, 7, b"k", b'{"event_type": "user.nope"}')
+    record_now(engine, failed(before, "before"))
+    record_now(engine, failed(after, "after"), now=datetime(2025, 1, 2))
+    rows = stored_letters(engine)
+    assert [(row["raw_value"], row["reason"]) for row in rows] == [
+        (before.value, "before"),
+        (after.value, "after"),
+    ]
+    assert [row["event_type"] for row in rows] == [None, "user.nope"]
+    assert rows[0]["message_hash"] != rows[1]["message_hash"]
+
+
 def test_the_hash_is_of_the_key_and_the_value_as_they_arrived() -> None:
     source = Source("user", 0, 7, b"ab", b"c")
     expected = hashlib.sha256(
@@ -268,6 +283,25 @@ def test_the_hash_is_of_the_key_and_the_value_as_they_arrived() -> None:
     assert message_hash(source) == expected
     assert message_hash(Source("user", 0, 7, b"a", b"bc")) != expected
     assert message_hash(Source("user", 0, 7, None, b"c", recorded_hash="f" * 64)) == "f" * 64
+
+
+def test_labels_key_and_raw_value_are_refreshed_together(engine: sa.Engine) -> None:
+    """A second failure of one message, recorded under other secret fields, rewrites every
+    column that follows from the message: none is left describing the first version."""
+    envelope = sample_dict("user.deleted")
+    envelope["entity_id"] = "pin-code:1234"
+    envelope["data"] = {"user_id": "pin-code:1234", "pinCode": "1234"}
+    source = Source("user", 0, 5, b"pin_code=1234", encode(envelope))
+    record_now(engine, failed(source))
+    first = stored_letters(engine)[0]
+    assert (first["entity_id"], first["kafka_key"]) == ("pin-code:1234", b"pin_code=1234")
+    with engine.begin() as connection:
+        record(connection, [failed(source)], datetime(2025, 1, 2), secret_names(["pin_code"]))
+    (row,) = stored_letters(engine)
+    assert (row["entity_id"], row["kafka_key"], row["raw_value"]) == (None, None, None)
+    assert "raw value not kept" in row["reason"]
+    assert "Kafka key not kept" in row["reason"]
+    assert (row["first_failed_at"], row["message_bytes"]) == (NOW, len(encode(envelope)))
 
 
 def test_a_value_not_kept_keeps_its_hash_and_size_and_says_why(engine: sa.Engine) -> None:

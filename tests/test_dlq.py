@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from analytics import cli, dlq, migrate
 from analytics.cli import app
 from analytics.db import create_engine
-from analytics.deadletters import DeadLetter, Source, record
+from analytics.deadletters import DeadLetter, Source, message_hash, record
 from analytics.dlq import (
     ReplayError,
     ReplayReport,
@@ -463,6 +463,37 @@ def test_a_redacted_letter_replays_as_its_message_would_have_applied(
     with engine.begin() as connection:
         process_batch(connection, [Source("user", 0, 1, None, raw)], FIRST_RUN, SECRETS)
     assert replayed == user_rows(engine)
+
+
+def test_a_replayed_letter_that_fails_again_updates_its_own_row(engine: sa.Engine) -> None:
+    """Its stored copy is redacted, so only the recorded hash finds its row."""
+    raw = with_secret(user_deleted(ALICE, DELETED_AT), "camelCase")
+    run(engine, [Source("user", 0, 10, ALICE.encode(), raw)], FIRST_RUN)
+    (before,) = letters(engine)
+    assert before["raw_value"] != raw
+
+    report = replay(engine, now=REPLAY, secrets=DEFAULT_SECRETS)
+    again = replay(engine, now=REPLAY_AGAIN, secrets=DEFAULT_SECRETS)
+
+    assert (report.still_failing, again.still_failing) == (1, 1)
+    (after,) = letters(engine)
+    assert after == {**before, "last_failed_at": REPLAY_AGAIN}
+
+
+def test_a_letter_recorded_before_letters_had_a_hash_replays_into_its_own_row(
+    engine: sa.Engine,
+) -> None:
+    raw = user_deleted(ALICE, DELETED_AT)
+    run(engine, [Source("user", 0, 10, None, raw)], FIRST_RUN)
+    with engine.begin() as connection:
+        connection.execute(dead_letters.update().values(message_hash=None, message_bytes=None))
+
+    replay(engine, now=REPLAY, secrets=DEFAULT_SECRETS)
+    replay(engine, now=REPLAY_AGAIN, secrets=DEFAULT_SECRETS)
+
+    (letter,) = letters(engine)
+    assert letter["message_hash"] == message_hash(Source("user", 0, 10, None, raw))
+    assert (letter["status"], letter["last_failed_at"]) == ("pending", REPLAY_AGAIN)
 
 
 def test_a_letter_whose_raw_value_was_not_kept_is_reported_and_left_as_it_is(
