@@ -61,11 +61,15 @@ def is_secret_key(key: str, secrets: SecretNames) -> bool:
 def mentions_secret(text: str | bytes, secrets: SecretNames) -> bool:
     """Whether a secret name appears anywhere in `text`, read as loosely as possible.
 
-    Bytes are read one character per byte, so that any encoding of an ASCII name (UTF-16
-    included: its zero bytes are dropped with the rest of the punctuation) is found.
+    Bytes are read as UTF-8 (whatever of them is) and one character per byte, so that any
+    encoding of an ASCII name is found too (UTF-16: its zero bytes are dropped with the
+    rest of the punctuation).
     """
-    squeezed = _NOT_NAME.sub("", _readable(text))
-    return any(name in squeezed for name in secrets)
+    readings: list[str | bytes] = [text]
+    if isinstance(text, bytes):
+        readings.append(text.decode("utf-8", "ignore"))
+    squeezed = [_NOT_NAME.sub("", _readable(reading)) for reading in readings]
+    return any(name in reading for reading in squeezed for name in secrets)
 
 
 def assigns_secret(text: str, secrets: SecretNames) -> bool:

@@ -54,6 +54,8 @@ def test_names_are_configured_as_plain_strings() -> None:
         b"p%61ssword",
         b"p%2561ssword",
         b"refresh-token",
+        "ＰＡＳＳＷＯＲＤ=hunter2".encode(),
+        "api\u00adkey".encode(),
     ],
 )
 def test_a_secret_name_is_found_however_it_is_spelled(text: bytes) -> None:
