@@ -37,6 +37,8 @@ DEFAULT_LIST_LIMIT = 100
 DEFAULT_BATCH_SIZE = 500
 
 SourceKey = tuple[str, int, int, str | None]
+# A row of _replay_batch's query.
+_LetterRow = sa.Row[*tuple[Any, ...]]
 
 
 class Status(StrEnum):
@@ -266,19 +268,15 @@ def _replay_batch(
         .with_for_update()
     ).all()
     not_kept = [_failure(row, row.error_class, row.reason) for row in rows if row.raw_value is None]
-    letters = {}
+    letters: dict[SourceKey, tuple[_LetterRow, Source]] = {}
     for row in rows:
         if row.raw_value is not None:
             source = _source(connection, row)
-            letters[source.topic, source.partition, source.offset, source.recorded_hash] = (
-                row,
-                source,
-            )
+            letters[_key(source)] = (row, source)
     outcome = process_batch(connection, [source for _, source in letters.values()], now, secrets)
     failed: dict[SourceKey, Failure] = {}
     for letter in outcome.dead_letters:
-        source = letter.source
-        key = (source.topic, source.partition, source.offset, source.recorded_hash)
+        key = _key(letter.source)
         failed[key] = _failure(letters[key][0], str(letter.error.reason), letter.error.detail)
     replayed = [row.id for key, (row, _) in letters.items() if key not in failed]
     _mark_replayed(connection, replayed, now)
@@ -290,8 +288,8 @@ def _replay_batch(
     )
 
 
-# A row of _replay_batch's query.
-_LetterRow = sa.Row[*tuple[Any, ...]]
+def _key(source: Source) -> SourceKey:
+    return (source.topic, source.partition, source.offset, source.recorded_hash)
 
 
 def _failure(row: _LetterRow, error_class: str, reason: str) -> Failure:
