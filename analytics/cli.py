@@ -42,7 +42,8 @@ from analytics.logs import configure as configure_logging
 from analytics.pipeline import freeze_startup_objects
 from analytics.report import DEFAULT_TOP, read_report, render_tables, report_json
 from analytics.schema import READ_MODEL_TABLES, dead_letters
-from analytics.settings import ConsumerSettings
+from analytics.secrets import SecretNames
+from analytics.settings import ConsumerSettings, SecretSettings
 from producer_sim import run as simulator
 
 app = typer.Typer(
@@ -324,9 +325,10 @@ def dlq_replay_command(
         title = f"Selected {len(selected)} pending dead letters (dry run: nothing replayed)"
         Console().print(_letters_table(title, selected))
         return
+    secrets = _secret_names()
     now = datetime.now(UTC).replace(tzinfo=None)
     try:
-        report = replay(engine, now=now, batch_size=batch_size, **filters)
+        report = replay(engine, now=now, secrets=secrets, batch_size=batch_size, **filters)
     except ReplayError as exc:
         _print_replay_report(exc.report)
         _fail(exc)
@@ -376,6 +378,7 @@ def load_command(
     ] = None,
 ) -> None:
     """Apply events from files to the read model, dead-lettering what cannot apply."""
+    secrets = _secret_names()
     url = _url(database_url)
     engine = create_engine(url)
     if upgrade if upgrade is not None else engine.dialect.name == "sqlite":
@@ -392,7 +395,7 @@ def load_command(
     console = Console(stderr=True)
     with Progress(console=console, disable=not console.is_terminal, transient=True) as progress:
         task = progress.add_task("Applying events", total=len(messages))
-        outcome = load(engine, messages, batch_size, lambda n: progress.advance(task, n))
+        outcome = load(engine, messages, batch_size, secrets, lambda n: progress.advance(task, n))
     engine.dispose()
     summary = Table(title=f"Loaded {len(messages)} messages into {_shown(url)}")
     summary.add_column("outcome")
@@ -438,6 +441,23 @@ def report_command(
     for table in render_tables(report):
         console.print(table)
         console.print()
+
+
+def _secret_names() -> SecretNames:
+    """The secret fields of ANALYTICS_SECRET_FIELDS, for commands that write dead letters."""
+    try:
+        return SecretSettings().secret_names
+    except ValidationError as exc:
+        _invalid_settings(exc)
+
+
+def _invalid_settings(exc: ValidationError) -> NoReturn:
+    problems = "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+        for e in exc.errors(include_input=False, include_url=False)
+    )
+    typer.echo(f"Error: invalid settings: {problems}", err=True)
+    raise typer.Exit(2) from None
 
 
 def _option(help_text: str) -> Any:
@@ -492,6 +512,9 @@ def consume_command(
     ] = None,
     log_level: Annotated[str | None, _option("DEBUG, INFO, WARNING or ERROR.")] = None,
     log_format: Annotated[str | None, _option("auto, json or console.")] = None,
+    secret_fields: Annotated[
+        str | None, _option("Comma-separated secret field names (any case and style).")
+    ] = None,
 ) -> None:
     """Consume the topics and keep the read model current (the service).
 
@@ -501,12 +524,7 @@ def consume_command(
     try:
         settings = ConsumerSettings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        typer.echo(f"Error: invalid settings: {problems}", err=True)
-        raise typer.Exit(2) from None
+        _invalid_settings(exc)
     configure_logging(settings.log_level, settings.log_format)
     raise typer.Exit(consumer.run(settings))
 

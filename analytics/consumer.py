@@ -149,6 +149,7 @@ class Service:
         self.health = Health(settings.stuck_after_seconds)
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
+        self.secrets = settings.secret_names
         self.assigned: set[Partition] = set()
         self.revoked_while_polling: set[Partition] = set()
         self.paused = False
@@ -347,7 +348,7 @@ class Service:
         with self.engine.begin() as connection:
             now = datetime.now(UTC).replace(tzinfo=None)
             skew = timedelta(seconds=self.settings.max_future_skew_seconds)
-            outcome = process_batch(connection, sources, now, skew)
+            outcome = process_batch(connection, sources, now, self.secrets, skew)
             self.guard.check(outcome, len(sources))
         self.guard.record(outcome, len(sources))
         return outcome

@@ -10,29 +10,35 @@ Only pending letters are replayed, so running the same replay twice changes noth
 second time.
 
 Stored raw values have their secret fields redacted; the read model never stores those
-fields, so replaying the redacted value gives the same rows as the original message.
+fields, so replaying the redacted value gives the same rows as the original message. A
+letter whose raw value was not kept (it could not be shown free of secrets, or was too
+large) cannot be replayed: it is reported as still failing, with its recorded reason, and
+left as it is.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
-from analytics.deadletters import Source
+from analytics.deadletters import Source, message_hash
 from analytics.pipeline import process_batch
 from analytics.schema import dead_letters
+from analytics.secrets import SecretNames
 from analytics.sequences import batched
 
 DEFAULT_LIST_LIMIT = 100
 DEFAULT_BATCH_SIZE = 500
 
 SourceKey = tuple[str, int, int, str | None]
+# A row of _replay_batch's query.
+_LetterRow = sa.Row[*tuple[Any, ...]]
 
 
 class Status(StrEnum):
@@ -196,6 +202,7 @@ def replay(
     since: datetime | None = None,
     until: datetime | None = None,
     now: datetime,
+    secrets: SecretNames,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ReplayReport:
     """Re-apply the selected pending letters; mark those that apply (or are stale) replayed.
@@ -203,15 +210,16 @@ def replay(
     `bind` is an engine or a connection outside any transaction: each batch is committed
     on its own. Filters combine with AND, as in `select_for_replay`. Raises `ReplayError`
     (with the report of the committed batches) when a batch fails with a database error.
+    `secrets` names the secret fields, as for the consumer.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if isinstance(bind, sa.Engine):
         with bind.connect() as connection:
-            return _replay(connection, ids, topic, reason, since, until, now, batch_size)
+            return _replay(connection, ids, topic, reason, since, until, now, secrets, batch_size)
     if bind.in_transaction():
         raise ValueError("replay commits its own transactions; pass a connection outside one")
-    return _replay(bind, ids, topic, reason, since, until, now, batch_size)
+    return _replay(bind, ids, topic, reason, since, until, now, secrets, batch_size)
 
 
 def _replay(
@@ -222,6 +230,7 @@ def _replay(
     since: datetime | None,
     until: datetime | None,
     now: datetime,
+    secrets: SecretNames,
     batch_size: int,
 ) -> ReplayReport:
     with connection.begin():
@@ -233,14 +242,16 @@ def _replay(
     for batch in batched([letter.id for letter in selected], batch_size):
         try:
             with connection.begin():
-                done = _replay_batch(connection, batch, now)
+                done = _replay_batch(connection, batch, now, secrets)
         except sa.exc.SQLAlchemyError as exc:
             raise ReplayError(report, exc) from exc
         report.add(done)
     return report
 
 
-def _replay_batch(connection: sa.Connection, ids: Sequence[int], now: datetime) -> ReplayReport:
+def _replay_batch(
+    connection: sa.Connection, ids: Sequence[int], now: datetime, secrets: SecretNames
+) -> ReplayReport:
     """Replay the letters `ids` that are still pending, inside the caller's transaction."""
     rows = connection.execute(
         sa.select(
@@ -249,46 +260,69 @@ def _replay_batch(connection: sa.Connection, ids: Sequence[int], now: datetime) 
             dead_letters.c.kafka_key,
             dead_letters.c.raw_value,
             dead_letters.c.message_hash,
+            dead_letters.c.error_class,
+            dead_letters.c.reason,
         )
         .where(dead_letters.c.id.in_(ids), dead_letters.c.status == Status.PENDING.value)
         .order_by(*_SOURCE_ORDER)
         .with_for_update()
     ).all()
-    letters = {
-        (row.topic, row.kafka_partition, row.kafka_offset, row.message_hash): (
-            row.id,
-            Source(
-                row.topic,
-                row.kafka_partition,
-                row.kafka_offset,
-                row.kafka_key,
-                row.raw_value,
-                recorded_hash=row.message_hash,
-            ),
-        )
-        for row in rows
-    }
-    outcome = process_batch(connection, [source for _, source in letters.values()], now)
+    not_kept = [_failure(row, row.error_class, row.reason) for row in rows if row.raw_value is None]
+    letters: dict[SourceKey, tuple[_LetterRow, Source]] = {}
+    for row in rows:
+        if row.raw_value is not None:
+            source = _source(connection, row)
+            letters[_key(source)] = (row, source)
+    outcome = process_batch(connection, [source for _, source in letters.values()], now, secrets)
     failed: dict[SourceKey, Failure] = {}
     for letter in outcome.dead_letters:
-        source = letter.source
-        key = (source.topic, source.partition, source.offset, source.recorded_hash)
-        failed[key] = Failure(
-            id=letters[key][0],
-            topic=source.topic,
-            partition=source.partition,
-            offset=source.offset,
-            error_class=str(letter.error.reason),
-            reason=letter.error.detail,
-        )
-    replayed = [letter_id for key, (letter_id, _) in letters.items() if key not in failed]
+        key = _key(letter.source)
+        failed[key] = _failure(letters[key][0], str(letter.error.reason), letter.error.detail)
+    replayed = [row.id for key, (row, _) in letters.items() if key not in failed]
     _mark_replayed(connection, replayed, now)
     return ReplayReport(
         replayed=len(replayed),
         stale=outcome.stale,
         skipped=len(ids) - len(rows),
-        failures=sorted(failed.values(), key=lambda failure: failure.id),
+        failures=sorted([*failed.values(), *not_kept], key=lambda failure: failure.id),
     )
+
+
+def _key(source: Source) -> SourceKey:
+    return (source.topic, source.partition, source.offset, source.recorded_hash)
+
+
+def _failure(row: _LetterRow, error_class: str, reason: str) -> Failure:
+    return Failure(
+        id=row.id,
+        topic=row.topic,
+        partition=row.kafka_partition,
+        offset=row.kafka_offset,
+        error_class=error_class,
+        reason=reason,
+    )
+
+
+def _source(connection: sa.Connection, row: _LetterRow) -> Source:
+    """The letter's message as stored, identified by the hash of the message as it came."""
+    source = Source(
+        row.topic,
+        row.kafka_partition,
+        row.kafka_offset,
+        row.kafka_key,
+        row.raw_value,
+        recorded_hash=row.message_hash,
+    )
+    if row.message_hash is None:
+        # Recorded before letters had a hash: one taken now from the stored copy, kept on
+        # the row, so that a replay that fails again updates this row (a NULL never matches).
+        source = replace(source, recorded_hash=message_hash(source))
+        connection.execute(
+            dead_letters.update()
+            .where(dead_letters.c.id == row.id)
+            .values(message_hash=source.recorded_hash)
+        )
+    return source
 
 
 def _mark_replayed(connection: sa.Connection, ids: Sequence[int], now: datetime) -> None:

@@ -26,7 +26,8 @@ class InvalidEvent(Exception):
     """A message that will never apply, whatever is retried: it belongs in the dead letters.
 
     `detail` is written for people and never contains payload values that could be
-    secrets: only event types, field paths, limits and identifiers.
+    secrets: only event types, field paths, limits, and identifiers as
+    `analytics.secrets.shown` lets them through.
     """
 
     def __init__(self, reason: Reason, detail: str) -> None:

@@ -21,6 +21,7 @@ from analytics.dal import apply
 from analytics.deadletters import DeadLetter, Source
 from analytics.errors import InvalidEvent, Reason
 from analytics.events import TOPICS, Event, decode_event, topic_of
+from analytics.secrets import SecretNames
 
 # How far ahead of this process's clock an event's timestamp may be. An event from the
 # future would become its entity's version and make every real event after it stale (a
@@ -65,10 +66,12 @@ def process_batch(
     connection: sa.Connection,
     messages: Sequence[Source],
     now: datetime,
+    secrets: SecretNames,
     max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
 ) -> BatchOutcome:
     """Apply `messages` in order within the caller's transaction; dead-letter the rest.
 
+    `secrets` names the secret fields: kept out of dead letters and of every reason.
     `now` is the current time as naive UTC: events stamped more than `max_future_skew`
     after it are dead-lettered (`future_timestamp`)."""
     events: list[Event] = []
@@ -77,25 +80,25 @@ def process_batch(
     latest = now + max_future_skew
     for message in messages:
         try:
-            events.append(decode_message(message, latest))
+            events.append(decode_message(message, secrets, latest))
         except InvalidEvent as error:
             outcome.dead_letters.append(DeadLetter(message, error))
             continue
         origins.append(message)
-    result = apply(connection, events)
+    result = apply(connection, events, secrets)
     outcome.applied_by_type = Counter(events[index].event_type for index in result.applied)
     outcome.stale = len(result.stale)
     outcome.dead_letters += [DeadLetter(origins[r.index], r.error) for r in result.rejected]
     outcome.dead_letters.sort(key=lambda letter: (letter.source.partition, letter.source.offset))
     if outcome.dead_letters:
-        deadletters.record(connection, outcome.dead_letters, now)
+        deadletters.record(connection, outcome.dead_letters, now, secrets)
     return outcome
 
 
-def decode_message(message: Source, latest: datetime = datetime.max) -> Event:
+def decode_message(message: Source, secrets: SecretNames, latest: datetime = datetime.max) -> Event:
     """The message's event, checked against the topic it arrived on and against the
     latest event time accepted now (naive UTC)."""
-    event = decode_event(message.value or b"")
+    event = decode_event(message.value or b"", secrets)
     if event.timestamp > latest:
         raise InvalidEvent(
             Reason.FUTURE_TIMESTAMP,

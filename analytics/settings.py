@@ -12,15 +12,49 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analytics.db import DEFAULT_DATABASE_URL
-from analytics.events import TOPICS
+from analytics.events import FIELD_NAMES, TOPICS
+from analytics.secrets import DEFAULT_SECRET_FIELDS, SecretNames, normalized, secret_names
 
 DEFAULT_GROUP_ID = "mysql-analytics-service"
+_READ_NAMES = frozenset(normalized(name) for name in FIELD_NAMES)
 
 
-class ConsumerSettings(BaseSettings):
-    """Everything `analytics consume` needs. Each field is read from ANALYTICS_<NAME>."""
+class SecretSettings(BaseSettings):
+    """The secret fields, which every command that writes dead letters needs."""
 
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    secret_fields: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_SECRET_FIELDS,
+        description="Secret field names (comma-separated), matched ignoring case and style",
+    )
+
+    @field_validator("secret_fields", mode="before")
+    @classmethod
+    def _split_secret_fields(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(field.strip() for field in value.split(",") if field.strip())
+        return value
+
+    @field_validator("secret_fields")
+    @classmethod
+    def _secret_fields_are_not_read(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        secret_names(value)  # refuses an empty list, or a name without letters or digits
+        read = sorted(field for field in value if normalized(field) in _READ_NAMES)
+        if read:
+            raise ValueError(
+                f"{read} would redact fields the events are read from, and a replayed dead "
+                "letter would no longer apply as its message"
+            )
+        return value
+
+    @property
+    def secret_names(self) -> SecretNames:
+        return secret_names(self.secret_fields)
+
+
+class ConsumerSettings(SecretSettings):
+    """Everything `analytics consume` needs. Each field is read from ANALYTICS_<NAME>."""
 
     bootstrap_servers: str = Field("localhost:9092", description="Kafka bootstrap servers")
     group_id: str = Field(DEFAULT_GROUP_ID, min_length=1, description="Kafka consumer group")

@@ -23,6 +23,7 @@ from analytics.db import (
 )
 from analytics.deadletters import Source
 from analytics.pipeline import process_batch
+from analytics.secrets import DEFAULT_SECRETS
 from tests.conftest import scratch_database
 from tests.consumer.proxy import Proxy
 from tests.samples import sample_bytes
@@ -110,7 +111,7 @@ def test_an_exhausted_auto_increment_is_a_permanent_error_not_a_dead_letter(
 def apply_sample(engine: sa.Engine, event_type: str, offset: int) -> None:
     message = Source("product", 0, offset, b"k", sample_bytes(event_type))
     with engine.begin() as connection:
-        process_batch(connection, [message], datetime(2025, 1, 1))
+        process_batch(connection, [message], datetime(2026, 1, 1), DEFAULT_SECRETS)
 
 
 def signalled(engine: sa.Engine, code: int) -> sa.exc.DBAPIError:

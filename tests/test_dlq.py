@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from analytics import cli, dlq, migrate
 from analytics.cli import app
 from analytics.db import create_engine
-from analytics.deadletters import DeadLetter, Source, record
+from analytics.deadletters import DeadLetter, Source, message_hash, record
 from analytics.dlq import (
     ReplayError,
     ReplayReport,
@@ -28,6 +28,8 @@ from analytics.dlq import (
 from analytics.errors import InvalidEvent, Reason
 from analytics.pipeline import BatchOutcome, process_batch
 from analytics.schema import dead_letters, users
+from analytics.secrets import DEFAULT_SECRET_FIELDS, DEFAULT_SECRETS, secret_names
+from tests.conftest import empty_tables
 from tests.samples import encode, sample_dict
 
 runner = CliRunner()
@@ -72,7 +74,7 @@ def post_deleted() -> bytes:
 
 def run(engine: sa.Engine, messages: Sequence[Source], now: datetime) -> BatchOutcome:
     with engine.begin() as connection:
-        return process_batch(connection, messages, now)
+        return process_batch(connection, messages, now, DEFAULT_SECRETS)
 
 
 def letters(engine: sa.Engine) -> list[dict[str, Any]]:
@@ -202,12 +204,12 @@ def test_replay_after_the_fix_applies_the_delete_and_keeps_the_garbage(
     engine: sa.Engine,
 ) -> None:
     record_failures(engine)
-    before_fix = replay(engine, topic="user", now=FIX - timedelta(hours=1))
+    before_fix = replay(engine, topic="user", now=FIX - timedelta(hours=1), secrets=DEFAULT_SECRETS)
     assert (before_fix.selected, before_fix.replayed, before_fix.still_failing) == (3, 0, 3)
     assert len(letters(engine)) == 4
     fix(engine)
 
-    report = replay(engine, topic="user", now=REPLAY)
+    report = replay(engine, topic="user", now=REPLAY, secrets=DEFAULT_SECRETS)
 
     assert (report.selected, report.replayed, report.applied, report.stale) == (3, 1, 1, 0)
     assert report.reasons == {"undecodable": 1, "invalid_payload": 1}
@@ -235,11 +237,15 @@ def test_replay_after_the_fix_applies_the_delete_and_keeps_the_garbage(
 def test_replaying_twice_changes_nothing_the_second_time(engine: sa.Engine) -> None:
     record_failures(engine)
     fix(engine)
-    first = replay(engine, reason="unknown_entity", topic="user", now=REPLAY)
+    first = replay(
+        engine, reason="unknown_entity", topic="user", now=REPLAY, secrets=DEFAULT_SECRETS
+    )
     assert (first.selected, first.replayed) == (1, 1)
     before = snapshot(engine)
 
-    again = replay(engine, reason="unknown_entity", topic="user", now=REPLAY_AGAIN)
+    again = replay(
+        engine, reason="unknown_entity", topic="user", now=REPLAY_AGAIN, secrets=DEFAULT_SECRETS
+    )
 
     assert again == ReplayReport(selected=0)
     assert snapshot(engine) == before
@@ -249,7 +255,9 @@ def test_a_superseded_letter_is_marked_replayed_as_stale(engine: sa.Engine) -> N
     record_failures(engine)
     run(engine, [Source("user", 0, 12, None, user_created(ALICE, LATER))], FIX)
 
-    report = replay(engine, topic="user", reason="unknown_entity", now=REPLAY)
+    report = replay(
+        engine, topic="user", reason="unknown_entity", now=REPLAY, secrets=DEFAULT_SECRETS
+    )
 
     assert (report.replayed, report.applied, report.stale) == (1, 0, 1)
     (alice,) = [row for row in user_rows(engine) if row["user_id"] == ALICE]
@@ -263,14 +271,14 @@ def test_ids_select_specific_pending_letters(engine: sa.Engine) -> None:
     delete_id = letter_at(engine, "user", 10)["id"]
     garbage_id = letter_at(engine, "user", 4)["id"]
 
-    report = replay(engine, ids=[delete_id], now=REPLAY)
+    report = replay(engine, ids=[delete_id], now=REPLAY, secrets=DEFAULT_SECRETS)
 
     assert (report.selected, report.replayed) == (1, 1)
     assert letter_at(engine, "user", 4)["last_failed_at"] == FIRST_RUN
-    again = replay(engine, ids=[delete_id, garbage_id], now=REPLAY_AGAIN)
+    again = replay(engine, ids=[delete_id, garbage_id], now=REPLAY_AGAIN, secrets=DEFAULT_SECRETS)
     assert (again.selected, again.replayed, again.still_failing) == (1, 0, 1)
     assert letter_at(engine, "user", 10)["replayed_at"] == REPLAY
-    assert replay(engine, ids=[], now=REPLAY_AGAIN) == ReplayReport()
+    assert replay(engine, ids=[], now=REPLAY_AGAIN, secrets=DEFAULT_SECRETS) == ReplayReport()
 
 
 def test_replay_in_small_batches_keeps_source_order(engine: sa.Engine) -> None:
@@ -293,9 +301,10 @@ def test_replay_in_small_batches_keeps_source_order(engine: sa.Engine) -> None:
                 )
             ],
             SECOND_RUN,
+            DEFAULT_SECRETS,
         )
 
-    report = replay(engine, now=REPLAY, batch_size=1)
+    report = replay(engine, now=REPLAY, secrets=DEFAULT_SECRETS, batch_size=1)
 
     assert (report.selected, report.replayed, report.still_failing) == (3, 2, 1)
     (bob,) = user_rows(engine)
@@ -336,7 +345,7 @@ def test_a_letter_is_never_marked_replayed_when_its_batch_rolls_back(
     monkeypatch.setattr(dlq, "_mark_replayed", mark_then_lose_the_connection)
 
     with pytest.raises(ReplayError) as raised:
-        replay(engine, now=REPLAY, batch_size=1)
+        replay(engine, now=REPLAY, secrets=DEFAULT_SECRETS, batch_size=1)
 
     assert (raised.value.report.selected, raised.value.report.replayed) == (2, 1)
     assert "rolled back" in str(raised.value)
@@ -346,7 +355,7 @@ def test_a_letter_is_never_marked_replayed_when_its_batch_rolls_back(
     deleted = {row["user_id"]: row["deleted_at"] for row in user_rows(engine)}
     assert deleted == {ALICE: datetime(2025, 1, 15, 11), BOB: None}
     monkeypatch.undo()
-    assert replay(engine, now=REPLAY_AGAIN).replayed == 1
+    assert replay(engine, now=REPLAY_AGAIN, secrets=DEFAULT_SECRETS).replayed == 1
 
 
 def test_replay_on_a_connection_commits_each_batch(engine: sa.Engine) -> None:
@@ -355,9 +364,11 @@ def test_replay_on_a_connection_commits_each_batch(engine: sa.Engine) -> None:
     with engine.connect() as connection:
         connection.execute(sa.select(1))
         with pytest.raises(ValueError, match="outside"):
-            replay(connection, now=REPLAY)
+            replay(connection, now=REPLAY, secrets=DEFAULT_SECRETS)
         connection.rollback()
-        report = replay(connection, topic="user", reason="unknown_entity", now=REPLAY)
+        report = replay(
+            connection, topic="user", reason="unknown_entity", now=REPLAY, secrets=DEFAULT_SECRETS
+        )
         assert not connection.in_transaction()
     assert report.replayed == 1
     assert letter_at(engine, "user", 10)["status"] == "replayed"
@@ -374,13 +385,14 @@ def test_secrets_stay_redacted_through_list_and_replay(engine: sa.Engine) -> Non
                 )
             ],
             FIRST_RUN,
+            DEFAULT_SECRETS,
         )
     run(engine, [Source("user", 0, 31, None, user_created(BOB, CREATED_AT, "x" * 101))], FIRST_RUN)
     assert all(HASH.encode() not in row["raw_value"] for row in letters(engine))
     with engine.connect() as connection:
         listing = repr(list_dead_letters(connection))
 
-    report = replay(engine, now=REPLAY)
+    report = replay(engine, now=REPLAY, secrets=DEFAULT_SECRETS)
 
     assert HASH not in listing
     assert HASH not in repr(report)
@@ -388,6 +400,120 @@ def test_secrets_stay_redacted_through_list_and_replay(engine: sa.Engine) -> Non
     (alice,) = user_rows(engine)
     assert (alice["user_id"], alice["display_name"]) == (ALICE, "Ravi Levi")
     assert HASH not in repr(alice)
+
+
+def with_secret(raw: bytes, spelling: str) -> bytes:
+    """`raw` (an envelope with `data`) with one more secret, spelled as careless producers do."""
+    if spelling == "escaped key":
+        return raw.replace(b'"password_hash"', b'"\\u0070assword_hash"')
+    envelope = json.loads(raw)
+    data = envelope["data"]
+    secret = {"password": "hunter2"}
+    additions: dict[str, dict[str, Any]] = {
+        "camelCase": {"passwordHash": "hunter2"},
+        "UPPER_CASE": {"API_KEY": "hunter2"},
+        "kebab object": {"Banking-Info": {"iban": "hunter2"}},
+        "in arrays": {"extra": [[secret], {"more": [secret]}]},
+        "JSON in a string": {"extra": json.dumps({"nested": json.dumps(secret)})},
+        "configured name": {"pinCode": "hunter2"},
+    }
+    envelope["data"] = {**data, **additions[spelling]}
+    return encode(envelope)
+
+
+def duplicate_data(raw: bytes) -> bytes:
+    """A first `data` with a secret, which parsing drops in favour of the second."""
+    return raw.replace(b'"data": ', b'"data": {"password": "hunter2"}, "data": ', 1)
+
+
+SPELLINGS = [
+    "camelCase",
+    "UPPER_CASE",
+    "kebab object",
+    "in arrays",
+    "JSON in a string",
+    "configured name",
+    "escaped key",
+]
+SECRETS = secret_names([*DEFAULT_SECRET_FIELDS, "pin_code"])
+
+
+@pytest.mark.parametrize("spelling", [*SPELLINGS, "duplicate key"])
+def test_a_redacted_letter_replays_as_its_message_would_have_applied(
+    engine: sa.Engine, spelling: str
+) -> None:
+    original = user_created(ALICE, CREATED_AT)
+    raw = (
+        duplicate_data(original) if spelling == "duplicate key" else with_secret(original, spelling)
+    )
+    rejected = InvalidEvent(Reason.DATABASE_REJECTED, "a limit since raised")
+    with engine.begin() as connection:
+        record(
+            connection, [DeadLetter(Source("user", 0, 1, None, raw), rejected)], FIRST_RUN, SECRETS
+        )
+    (stored,) = letters(engine)
+    assert b"hunter2" not in stored["raw_value"]
+    assert HASH.encode() not in stored["raw_value"]
+
+    report = replay(engine, now=REPLAY, secrets=SECRETS)
+
+    assert (report.replayed, report.applied, report.still_failing) == (1, 1, 0)
+    replayed = user_rows(engine)
+    empty_tables(engine)
+    with engine.begin() as connection:
+        process_batch(connection, [Source("user", 0, 1, None, raw)], FIRST_RUN, SECRETS)
+    assert replayed == user_rows(engine)
+
+
+def test_a_replayed_letter_that_fails_again_updates_its_own_row(engine: sa.Engine) -> None:
+    """Its stored copy is redacted, so only the recorded hash finds its row."""
+    raw = with_secret(user_deleted(ALICE, DELETED_AT), "camelCase")
+    run(engine, [Source("user", 0, 10, ALICE.encode(), raw)], FIRST_RUN)
+    (before,) = letters(engine)
+    assert before["raw_value"] != raw
+
+    report = replay(engine, now=REPLAY, secrets=DEFAULT_SECRETS)
+    again = replay(engine, now=REPLAY_AGAIN, secrets=DEFAULT_SECRETS)
+
+    assert (report.still_failing, again.still_failing) == (1, 1)
+    (after,) = letters(engine)
+    assert after == {**before, "last_failed_at": REPLAY_AGAIN}
+
+
+def test_a_letter_recorded_before_letters_had_a_hash_replays_into_its_own_row(
+    engine: sa.Engine,
+) -> None:
+    raw = user_deleted(ALICE, DELETED_AT)
+    run(engine, [Source("user", 0, 10, None, raw)], FIRST_RUN)
+    with engine.begin() as connection:
+        connection.execute(dead_letters.update().values(message_hash=None, message_bytes=None))
+
+    replay(engine, now=REPLAY, secrets=DEFAULT_SECRETS)
+    replay(engine, now=REPLAY_AGAIN, secrets=DEFAULT_SECRETS)
+
+    (letter,) = letters(engine)
+    assert letter["message_hash"] == message_hash(Source("user", 0, 10, None, raw))
+    assert (letter["status"], letter["last_failed_at"]) == ("pending", REPLAY_AGAIN)
+
+
+def test_a_letter_whose_raw_value_was_not_kept_is_reported_and_left_as_it_is(
+    engine: sa.Engine,
+) -> None:
+    run(engine, [Source("user", 0, 3, None, b"{'password': 'hunter2'}")], FIRST_RUN)
+    fix(engine)
+    (before,) = letters(engine)
+    assert before["raw_value"] is None
+
+    report = replay(engine, now=REPLAY, secrets=DEFAULT_SECRETS)
+
+    assert (report.selected, report.replayed, report.still_failing) == (1, 0, 1)
+    (failure,) = report.failures
+    assert (failure.id, failure.error_class) == (before["id"], "undecodable")
+    assert failure.reason == before["reason"]
+    assert failure.reason.endswith(
+        "; raw value not kept: it could not be parsed and mentions a secret field"
+    )
+    assert letters(engine) == [before]
 
 
 # --- the `dlq` commands -----------------------------------------------------------------------
@@ -549,6 +675,7 @@ def test_cli_output_never_shows_secrets(sqlite_url: str, url_engine: sa.Engine) 
                 )
             ],
             FIRST_RUN,
+            DEFAULT_SECRETS,
         )
     run(url_engine, [Source("user", 0, 31, None, user_created(BOB, CREATED_AT, "x" * 101))], FIX)
     outputs = [

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
-from analytics.deadletters import Source
+from analytics.deadletters import Source, message_hash
 from analytics.dlq import replay
 from analytics.pipeline import process_batch
 from analytics.schema import dead_letters, products, tombstones, users
+from analytics.secrets import DEFAULT_SECRETS, secret_names
+from tests.leaks import (
+    SAMPLE_SECRETS,
+    SECRET_FIELDS,
+    corpus,
+    found_in_tables,
+    found_in_text,
+    oversized,
+    valid,
+)
 from tests.samples import encode, sample_bytes, sample_dict
 
 NOW = datetime(2025, 1, 16, 8, 0)
@@ -28,7 +39,7 @@ def test_valid_messages_apply_and_the_rest_become_dead_letters(engine: sa.Engine
         message(14, sample_bytes("user.updated")),
     ]
     with engine.begin() as connection:
-        outcome = process_batch(connection, batch, NOW)
+        outcome = process_batch(connection, batch, NOW, DEFAULT_SECRETS)
     assert (outcome.applied, outcome.stale) == (2, 0)
     assert outcome.reasons == {"undecodable": 2, "unknown_entity": 1}
     with engine.connect() as connection:
@@ -52,7 +63,10 @@ def test_a_rolled_back_batch_leaves_neither_rows_nor_dead_letters(engine: sa.Eng
     try:
         with engine.begin() as connection:
             process_batch(
-                connection, [message(1, b"junk"), message(2, sample_bytes("user.created"))], NOW
+                connection,
+                [message(1, b"junk"), message(2, sample_bytes("user.created"))],
+                NOW,
+                DEFAULT_SECRETS,
             )
             raise Crash
     except Crash:
@@ -80,15 +94,17 @@ def test_an_event_from_the_future_is_dead_lettered_and_replays_once_its_time_has
     soon = stamped("user.created", "2025-01-16T08:59:00Z")  # within the hour of skew
     later = stamped("user.updated", "2025-01-16T09:30:00Z")
     with engine.begin() as connection:
-        outcome = process_batch(connection, [message(1, soon), message(2, later)], now)
+        outcome = process_batch(
+            connection, [message(1, soon), message(2, later)], now, DEFAULT_SECRETS
+        )
     assert outcome.applied == 1
     assert outcome.reasons == {"future_timestamp": 1}
     (letter,) = outcome.dead_letters
     assert "2025-01-16T09:30:00Z" in letter.error.detail
 
-    replayed = replay(engine, now=datetime(2025, 1, 16, 8, 20))
+    replayed = replay(engine, secrets=DEFAULT_SECRETS, now=datetime(2025, 1, 16, 8, 20))
     assert replayed.still_failing == 1  # 09:30 is still more than an hour ahead
-    assert replay(engine, now=datetime(2025, 1, 16, 8, 30)).replayed == 1
+    assert replay(engine, secrets=DEFAULT_SECRETS, now=datetime(2025, 1, 16, 8, 30)).replayed == 1
     with engine.connect() as connection:
         stamp = connection.execute(sa.select(users.c.event_timestamp)).scalar_one()
     assert stamp == datetime(2025, 1, 16, 9, 30)
@@ -102,7 +118,7 @@ def test_a_delete_stamped_far_in_the_future_cannot_tombstone_its_entity(
     created = stamped("product.created", "2025-01-16T07:00:00Z")
     with engine.begin() as connection:
         batch = [Source("product", 0, 1, None, forever), Source("product", 0, 2, None, created)]
-        outcome = process_batch(connection, batch, now)
+        outcome = process_batch(connection, batch, now, DEFAULT_SECRETS)
     assert outcome.reasons == {"future_timestamp": 1}
     assert outcome.applied == 1
     with engine.connect() as connection:
@@ -114,5 +130,81 @@ def test_the_skew_is_a_parameter(engine: sa.Engine) -> None:
     now = datetime(2025, 1, 16, 8, 0)
     ahead = stamped("user.created", "2025-01-16T08:00:02Z")
     with engine.begin() as connection:
-        strict = process_batch(connection, [message(1, ahead)], now, timedelta(seconds=1))
+        strict = process_batch(
+            connection, [message(1, ahead)], now, DEFAULT_SECRETS, timedelta(seconds=1)
+        )
     assert strict.reasons == {"future_timestamp": 1}
+
+
+def test_no_secret_of_the_corpus_reaches_any_table(engine: sa.Engine) -> None:
+    leaks = [*corpus(), oversized()]
+    first = [Source(topic, 1, n, key, value) for n, (topic, key, value) in enumerate(valid())]
+    letters = [Source(leak.topic, 0, n, leak.key, leak.value) for n, leak in enumerate(leaks)]
+    batch = first + letters
+    with engine.begin() as connection:
+        outcome = process_batch(connection, batch, NOW, secret_names(SECRET_FIELDS))
+    assert outcome.applied == len(first)
+    secrets = [leak.secret for leak in leaks] + SAMPLE_SECRETS
+    assert found_in_tables(engine, secrets) == []
+    for letter in outcome.dead_letters:  # what the consumer logs
+        assert found_in_text(letter.error.detail.encode(), secrets) == [], letter.error.detail
+    stored = {
+        row["kafka_offset"]: row for row in letter_rows(engine) if row["kafka_partition"] == 0
+    }
+    assert len(stored) == len(leaks)
+    for offset, leak in enumerate(leaks):
+        row = stored[offset]
+        assert row["message_hash"] == message_hash(letters[offset]), leak.name
+        assert row["message_bytes"] == len(leak.value), leak.name
+        assert (row["raw_value"] is not None) is leak.kept, (leak.name, row["reason"])
+        assert leak.kept or "; raw value not kept: " in row["reason"], leak.name
+        assert row["kafka_key"] == (leak.key if leak.key_kept else None), leak.name
+        assert leak.key_kept or "; Kafka key not kept: " in row["reason"], leak.name
+
+
+def letter_rows(engine: sa.Engine) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(sa.select(dead_letters)).mappings()]
+
+
+def test_a_message_too_large_to_keep_is_a_letter_of_its_hash_and_size(engine: sa.Engine) -> None:
+    """20 MB is more than a statement may carry: keeping it would fail the batch forever."""
+    document = sample_dict("user.created")
+    document["data"]["profile"]["bio"] = "b" * (20 * 1024 * 1024)
+    huge = Source("user", 0, 2, None, encode(document))
+    batch = [message(1, sample_bytes("user.created")), huge, message(3, b"not json")]
+    with engine.begin() as connection:
+        outcome = process_batch(connection, batch, NOW, DEFAULT_SECRETS)
+    assert (outcome.applied, len(outcome.dead_letters)) == (1, 2)
+    rows = {row["kafka_offset"]: row for row in letter_rows(engine)}
+    assert rows[3]["raw_value"] == b"not json"
+    assert rows[2]["raw_value"] is None
+    assert (rows[2]["message_bytes"], rows[2]["message_hash"]) == (
+        len(huge.value or b""),
+        message_hash(huge),
+    )
+    assert rows[2]["reason"].endswith(
+        f"; raw value not kept: {len(huge.value or b'')} bytes is more than the"
+        f" {4 * 1024 * 1024} a dead letter keeps"
+    )
+
+
+def test_configured_secret_fields_are_never_shown_in_reasons(engine: sa.Engine) -> None:
+    unknown = sample_dict("user.deleted")
+    unknown["entity_id"] = unknown["data"]["user_id"] = "pin-code:1234"
+    wrong_type = sample_dict("user.created")
+    wrong_type["event_type"] = "user.pin-code:1234"
+    batch = [message(1, encode(unknown)), message(2, encode(wrong_type))]
+    reasons = {}
+    for secrets in (DEFAULT_SECRETS, secret_names(SECRET_FIELDS)):
+        with engine.begin() as connection:
+            outcome = process_batch(connection, batch, NOW, secrets)
+        reasons[len(secrets)] = [letter.error.detail for letter in outcome.dead_letters]
+    assert reasons[len(DEFAULT_SECRETS)] == [
+        "users row pin-code:1234 does not exist",
+        "unknown event_type user.pin-code:1234",
+    ]
+    assert reasons[len(SECRET_FIELDS)] == [
+        "users row <13 characters> does not exist",
+        "unknown event_type <18 characters>",
+    ]

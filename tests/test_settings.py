@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from analytics.events import TOPICS
-from analytics.settings import DEFAULT_GROUP_ID, ConsumerSettings
+from analytics.secrets import DEFAULT_SECRET_FIELDS, DEFAULT_SECRETS
+from analytics.settings import DEFAULT_GROUP_ID, ConsumerSettings, SecretSettings
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,3 +45,31 @@ def test_environment_is_read_and_topics_are_comma_separated(
 def test_invalid_values_are_refused_by_name(overrides: dict[str, object], named: str) -> None:
     with pytest.raises(ValidationError, match=named):
         ConsumerSettings(**overrides)  # type: ignore[arg-type]
+
+
+def test_secret_fields_default_to_the_contract_s_secrets_and_are_comma_separated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert ConsumerSettings().secret_fields == DEFAULT_SECRET_FIELDS
+    assert ConsumerSettings().secret_names == DEFAULT_SECRETS
+    monkeypatch.setenv("ANALYTICS_SECRET_FIELDS", " password_hash , PIN-Code ")
+    settings = ConsumerSettings()
+    assert settings.secret_fields == ("password_hash", "PIN-Code")
+    assert settings.secret_names == frozenset({"passwordhash", "pincode"})
+    assert SecretSettings().secret_names == settings.secret_names
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ("", "at least one"),
+        ("password,--", "letters or digits"),
+        ("password,Display-Name", "Display-Name"),
+        ("order_number", "replayed dead letter"),
+    ],
+)
+def test_secret_fields_that_are_empty_or_read_by_the_events_are_refused(
+    fields: str, named: str
+) -> None:
+    with pytest.raises(ValidationError, match=named):
+        SecretSettings(secret_fields=fields)

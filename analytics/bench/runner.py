@@ -38,6 +38,7 @@ from analytics.deadletters import Source
 from analytics.events import decode_event
 from analytics.mapping import map_event
 from analytics.pipeline import freeze_startup_objects, process_batch
+from analytics.secrets import DEFAULT_SECRETS
 from analytics.settings import ConsumerSettings
 
 DEFAULT_EVENTS = 100_000
@@ -324,7 +325,7 @@ def _in_process(
         while batch := list(islice(sources, batch_size)):
             started = time.perf_counter()  # reading the spool is not the pipeline's work
             with engine.begin() as connection:
-                outcome = process_batch(connection, batch, now)
+                outcome = process_batch(connection, batch, now, DEFAULT_SECRETS)
             seconds += time.perf_counter() - started
             if outcome.dead_letters:
                 raise BenchError("the in-process pipeline dead-lettered clean events")

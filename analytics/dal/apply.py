@@ -40,30 +40,38 @@ from analytics.events import Event
 from analytics.mapping import map_event
 from analytics.mapping.ops import Change, Delete, Kind, Op, Patch, ReplaceChildren, Upsert
 from analytics.schema import metadata, tombstones
+from analytics.secrets import DEFAULT_SECRETS, SecretNames, shown_server_message
 
 _TABLE_ORDER = {table.name: position for position, table in enumerate(metadata.sorted_tables)}
 
 __all__ = ["ApplyResult", "Rejection", "apply", "describe_database_error"]
 
 
-def apply(connection: sa.Connection, events: Sequence[Event]) -> ApplyResult:
-    """Apply `events` in order inside the caller's transaction; return what happened."""
+def apply(
+    connection: sa.Connection, events: Sequence[Event], secrets: SecretNames = DEFAULT_SECRETS
+) -> ApplyResult:
+    """Apply `events` in order inside the caller's transaction; return what happened.
+
+    Rejection reasons show ids and keys only as `secrets.shown` allows, given `secrets`.
+    """
     changes = [map_event(event) for event in events]
     try:
-        return _in_savepoint(connection, changes)
+        return _in_savepoint(connection, changes, secrets)
     except (sa.exc.DBAPIError, StatementTooLarge) as exc:
-        if _refusal(exc) is None:
+        if _refusal(exc, secrets) is None:
             raise
-    return _apply_one_by_one(connection, changes)
+    return _apply_one_by_one(connection, changes, secrets)
 
 
-def _apply_one_by_one(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
+def _apply_one_by_one(
+    connection: sa.Connection, changes: Sequence[Change], secrets: SecretNames
+) -> ApplyResult:
     result = ApplyResult()
     for index, change in enumerate(changes):
         try:
-            single = _in_savepoint(connection, [change])
+            single = _in_savepoint(connection, [change], secrets)
         except (sa.exc.DBAPIError, StatementTooLarge) as exc:
-            refusal = _refusal(exc)
+            refusal = _refusal(exc, secrets)
             if refusal is None:
                 raise
             result.rejected.append(Rejection(index, refusal))
@@ -72,16 +80,18 @@ def _apply_one_by_one(connection: sa.Connection, changes: Sequence[Change]) -> A
     return result
 
 
-def _refusal(exc: Exception) -> InvalidEvent | None:
+def _refusal(exc: Exception, secrets: SecretNames) -> InvalidEvent | None:
     """The dead-letter reason when the server refused the data itself, else None."""
     if isinstance(exc, StatementTooLarge):
         return InvalidEvent(Reason.TOO_LARGE, str(exc))
     if isinstance(exc, sa.exc.DBAPIError) and is_data_error(exc):
-        return InvalidEvent(Reason.DATABASE_REJECTED, describe_database_error(exc))
+        return InvalidEvent(Reason.DATABASE_REJECTED, describe_database_error(exc, secrets))
     return None
 
 
-def _in_savepoint(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
+def _in_savepoint(
+    connection: sa.Connection, changes: Sequence[Change], secrets: SecretNames
+) -> ApplyResult:
     """`_apply_changes` undone to a savepoint if the server refuses a row.
 
     Any other error (a deadlock, a lost connection) leaves the transaction to the caller
@@ -90,22 +100,29 @@ def _in_savepoint(connection: sa.Connection, changes: Sequence[Change]) -> Apply
     """
     savepoint = connection.begin_nested()
     try:
-        result = _apply_changes(connection, changes)
+        result = _apply_changes(connection, changes, secrets)
     except (sa.exc.DBAPIError, StatementTooLarge) as exc:
-        if _refusal(exc) is not None:
+        if _refusal(exc, secrets) is not None:
             savepoint.rollback()
         raise
     savepoint.commit()
     return result
 
 
-def describe_database_error(exc: sa.exc.DBAPIError) -> str:
-    """The server's own message (codes, column and key names), without the SQL or params."""
-    return str(exc.orig)[:1000]
+def describe_database_error(exc: sa.exc.DBAPIError, secrets: SecretNames) -> str:
+    """The server's own message (codes, column and key names), without the SQL or params,
+    and with the values it quotes shown only as `secrets.shown` allows."""
+    orig = exc.orig
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return f"({args[0]}) {shown_server_message(args[1], secrets)}"[:1000]
+    return shown_server_message(str(orig), secrets)[:1000]
 
 
-def _apply_changes(connection: sa.Connection, changes: Sequence[Change]) -> ApplyResult:
-    planned = plan(changes, load_state(connection, changes))
+def _apply_changes(
+    connection: sa.Connection, changes: Sequence[Change], secrets: SecretNames
+) -> ApplyResult:
+    planned = plan(changes, load_state(connection, changes), secrets)
     write(connection, planned)
     return planned.result
 

@@ -26,6 +26,7 @@ from analytics.dal.combine import combine
 from analytics.dal.versions import Version, version_of
 from analytics.errors import InvalidEvent, Reason
 from analytics.mapping.ops import Change, Kind
+from analytics.secrets import DEFAULT_SECRETS, SecretNames, shown
 
 EntityKey = tuple[str, str]  # (table name, entity id)
 
@@ -81,14 +82,16 @@ class Plan:
 _STALE = object()
 
 
-def plan(changes: Sequence[Change], state: State) -> Plan:
-    """The verdict on each change and the rounds of writes, given `state` (not changed)."""
+def plan(changes: Sequence[Change], state: State, secrets: SecretNames = DEFAULT_SECRETS) -> Plan:
+    """The verdict on each change and the rounds of writes, given `state` (not changed).
+
+    Rejection reasons show ids and keys only as `secrets.shown` allows."""
     entities = {key: dataclasses.replace(entity) for key, entity in state.entities.items()}
     deciding = State(entities, dict(state.owners))
     result = ApplyResult()
     accepted: dict[EntityKey, list[Change]] = defaultdict(list)
     for index, change in enumerate(changes):
-        verdict = _decide(deciding, change)
+        verdict = _decide(deciding, change, secrets)
         if isinstance(verdict, InvalidEvent):
             result.rejected.append(Rejection(index, verdict))
         elif verdict is _STALE:
@@ -117,7 +120,7 @@ def _rounds(per_entity: list[list[Change]]) -> list[list[Change]]:
     ]
 
 
-def _decide(state: State, change: Change) -> object:
+def _decide(state: State, change: Change, secrets: SecretNames) -> object:
     """None (accepted), _STALE or the InvalidEvent that rejects `change`; advances `state`."""
     table = change.table.name
     entity = state.entities[table, change.entity_id]
@@ -126,10 +129,10 @@ def _decide(state: State, change: Change) -> object:
         return _STALE
     if change.kind is Kind.PATCH and not entity.exists:
         return InvalidEvent(
-            Reason.UNKNOWN_ENTITY, f"{table} row {change.entity_id!r} does not exist"
+            Reason.UNKNOWN_ENTITY, f"{table} row {shown(change.entity_id, secrets)} does not exist"
         )
     if change.claim is not None:
-        conflict = _claim_conflict(state, change, entity)
+        conflict = _claim_conflict(state, change, entity, secrets)
         if conflict is not None:
             return conflict
     if change.kind is Kind.SNAPSHOT and not entity.exists and change.claim is not None:
@@ -139,20 +142,22 @@ def _decide(state: State, change: Change) -> object:
     return None
 
 
-def _claim_conflict(state: State, change: Change, entity: Entity) -> InvalidEvent | None:
+def _claim_conflict(
+    state: State, change: Change, entity: Entity, secrets: SecretNames
+) -> InvalidEvent | None:
     assert change.claim is not None
     table, column, value = change.table.name, change.claim.column, change.claim.value
     owner = state.owners.get((table, column, value))
+    shown_key, claimant = shown(value, secrets), shown(change.entity_id, secrets)
     if change.kind is Kind.PATCH and owner != change.entity_id:
-        held = f"belongs to {owner!r}" if owner else "belongs to no row"
+        held = f"belongs to {shown(owner, secrets)}" if owner else "belongs to no row"
         return InvalidEvent(
-            Reason.KEY_CONFLICT,
-            f"{table}.{column} {value!r} {held}, not to {change.entity_id!r}",
+            Reason.KEY_CONFLICT, f"{table}.{column} {shown_key} {held}, not to {claimant}"
         )
     if change.kind is Kind.SNAPSHOT and not entity.exists and owner not in (None, change.entity_id):
         return InvalidEvent(
             Reason.KEY_CONFLICT,
-            f"{table}.{column} {value!r} already belongs to {owner!r}; "
-            f"refusing to merge {change.entity_id!r} into it",
+            f"{table}.{column} {shown_key} already belongs to {shown(owner, secrets)}; "
+            f"refusing to merge {claimant} into it",
         )
     return None

@@ -9,6 +9,8 @@ from pydantic_core import PydanticCustomError
 
 from analytics.events.fields import Key24, Key36, Model, UtcDateTime
 
+ENTITY_MISMATCH = "data.id {document_id} does not match entity_id {entity_id}"
+
 
 class Envelope(Model):
     event_id: Key36
@@ -34,9 +36,10 @@ class SnapshotEnvelope(Envelope):
     def _document_describes_entity(self) -> SnapshotEnvelope:
         document_id = self.data.id
         if document_id is not None and document_id != self.entity_id:
+            # The values are shown in reasons only as `decode_event` renders them.
             raise PydanticCustomError(
                 "entity_mismatch",
-                "data.id {document_id} does not match entity_id {entity_id}",
-                {"document_id": str(document_id)[:64], "entity_id": self.entity_id},
+                ENTITY_MISMATCH,
+                {"document_id": str(document_id), "entity_id": self.entity_id},
             )
         return self

@@ -23,6 +23,8 @@ from analytics.events.fields import (
     UtcDateTime,
 )
 
+DUPLICATE_ITEM_ID = "item_id {item_id} appears twice"
+
 # orders.status is NOT NULL and the contract defaults it to "pending".
 OrderStatus = Annotated[Str20, BeforeValidator(lambda value: "pending" if value is None else value)]
 
@@ -86,10 +88,9 @@ class OrderDocument(SnapshotDocument):
         seen: set[str] = set()
         for item in items:
             if item.item_id in seen:
+                # The item_id is shown in reasons only as `decode_event` renders it.
                 raise PydanticCustomError(
-                    "duplicate_item_id",
-                    "item_id {item_id} appears twice",
-                    {"item_id": item.item_id},
+                    "duplicate_item_id", DUPLICATE_ITEM_ID, {"item_id": item.item_id}
                 )
             seen.add(item.item_id)
         return items

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from analytics.broker import EmbeddedBroker
 from analytics.deadletters import Source
 from analytics.pipeline import process_batch
+from analytics.secrets import DEFAULT_SECRETS
 from tests.chaos.common import (
     Report,
     assert_retained,
@@ -78,7 +79,7 @@ def check_batch(
     tally["messages"] += len(sources)
     try:
         with engine.begin() as connection:
-            outcome = process_batch(connection, sources, NOW)
+            outcome = process_batch(connection, sources, NOW, DEFAULT_SECRETS)
     except Exception as exc:
         pytest.fail(f"process_batch raised {exc!r}\n{described(batch)}")
     tally["applied"] += outcome.applied

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from analytics.broker import EmbeddedBroker
 from analytics.deadletters import Source
 from analytics.pipeline import process_batch
+from analytics.secrets import DEFAULT_SECRETS
 from producer_sim import generate
 from tests.chaos.common import (
     FaultyStream,
@@ -89,7 +90,7 @@ def clean_events_only(engine: sa.Engine) -> dict[str, list[tuple[object, ...]]]:
     ]
     for start in range(0, len(sources), 500):
         with engine.begin() as connection:
-            outcome = process_batch(connection, sources[start : start + 500], now)
+            outcome = process_batch(connection, sources[start : start + 500], now, DEFAULT_SECRETS)
         assert not outcome.dead_letters, outcome.reasons
     contents = table_contents(engine)
     empty_tables(engine)

@@ -29,6 +29,7 @@ from analytics.events import TOPICS
 from analytics.mapping import map_event
 from analytics.pipeline import decode_message, process_batch
 from analytics.schema import dead_letters, metadata, tombstones
+from analytics.secrets import DEFAULT_SECRETS
 from producer_sim import generate, inject_faults
 from tests.conftest import empty_tables
 
@@ -199,8 +200,9 @@ def reference_contents(
     messages = all_messages(bootstrap)
     for start in range(0, len(messages), batch_size):
         with engine.begin() as connection:
+            batch = messages[start : start + batch_size]
             now = datetime.now(UTC).replace(tzinfo=None)
-            process_batch(connection, messages[start : start + batch_size], now)
+            process_batch(connection, batch, now, DEFAULT_SECRETS)
     contents = table_contents(engine)
     empty_tables(engine)
     return contents
@@ -245,7 +247,7 @@ def effect_is_stored(connection: sa.Connection, message: Source) -> bool:
     if letter is not None:
         return True
     try:
-        change = map_event(decode_message(message))
+        change = map_event(decode_message(message, DEFAULT_SECRETS))
     except InvalidEvent:
         return False
     (key,) = change.table.primary_key.columns

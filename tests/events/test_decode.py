@@ -15,6 +15,7 @@ from analytics.events.order import OrderCreated
 from analytics.events.post import PostSnapshot
 from analytics.events.supplier import SupplierSnapshot
 from analytics.events.user import UserSnapshot
+from analytics.secrets import secret_names
 from tests.samples import all_sample_types, encode, sample_bytes, sample_dict
 
 SECRETS = ("$2b$12$", "First Bank", "4242", "account_holder_name")
@@ -256,3 +257,64 @@ def test_a_string_where_an_object_belongs_is_a_payload_error() -> None:
     error = refused(envelope)
     assert error.reason is Reason.INVALID_PAYLOAD
     assert "contact_info" in error.detail
+
+
+# --- reasons show payload values only as identifiers ------------------------------------------
+
+
+def test_an_unknown_event_type_is_named_only_when_it_is_an_identifier() -> None:
+    envelope = sample_dict("user.created")
+    envelope["event_type"] = "user.exploded"
+    assert refused(envelope).detail == "unknown event_type user.exploded"
+    envelope["event_type"] = "user.password=hunter2"
+    assert refused(envelope).detail == "unknown event_type <21 characters>"
+    envelope["event_type"] = "user created, then " + "x" * 100
+    assert refused(envelope).detail == "unknown event_type <119 characters>"
+
+
+def test_a_variant_key_in_an_error_location_is_shown_only_as_an_identifier() -> None:
+    envelope = sample_dict("product.created")
+    variant = next(iter(envelope["data"]["variants"].values()))
+    envelope["data"]["variants"] = {
+        "red-xl": {**variant, "price_cents": "free"},
+        "password=hunter2": {**variant, "price_cents": "free"},
+        "x" * 201: variant,
+    }
+    detail = refused(envelope).detail
+    assert "data.variants.red-xl.price_cents" in detail
+    assert "data.variants.<16 characters>.price_cents" in detail
+    assert "data.variants.<201 characters>.[key]" in detail
+    assert "hunter2" not in detail
+
+
+def test_a_mismatched_document_id_is_shown_only_as_an_identifier() -> None:
+    envelope = sample_dict("user.created")
+    for document_id, shown in [
+        ("000000000000000000000000", "000000000000000000000000"),
+        ("api_key=hunter2", "<15 characters>"),
+        ("a" * 65, "<65 characters>"),
+        ({"nested": "hunter2"}, "<21 characters>"),
+    ]:
+        envelope["data"]["id"] = document_id
+        assert refused(envelope).detail == (
+            f"user.created: (event): data.id {shown} does not match entity_id "
+            f"{envelope['entity_id']}"
+        )
+
+
+def test_a_repeated_item_id_is_shown_only_as_an_identifier() -> None:
+    envelope = sample_dict("order.created")
+    for item in envelope["data"]["items"]:
+        item["item_id"] = "secret: hunter2"
+    assert (
+        refused(envelope).detail
+        == "order.created: data.items: item_id <15 characters> appears twice"
+    )
+
+
+def test_configured_secret_names_are_never_shown() -> None:
+    envelope = sample_dict("user.created")
+    envelope["event_type"] = "user.pin-code:1234"
+    with pytest.raises(InvalidEvent) as caught:
+        decode_event(encode(envelope), secret_names(["pin_code"]))
+    assert caught.value.detail == "unknown event_type <18 characters>"
