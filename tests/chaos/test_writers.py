@@ -44,6 +44,7 @@ from tests.consumer.harness import (
     end_offsets,
     produce,
     table_contents,
+    wait_until,
 )
 
 SEED = 20261201
@@ -124,6 +125,8 @@ def test_two_groups_writing_a_tied_stream_at_once_converge_to_one_clean_pass(
             time.sleep(rng.uniform(0.5, 2.5))
             second.kill()
             kills += 1
+        # Stopped below with SIGTERM, which it only handles once it runs.
+        wait_until(lambda: second.count("consumer.started") > 0, 60, second.logs)
         deadline = time.monotonic() + 600
         while not (caught_up(bootstrap, GROUP) and caught_up(bootstrap, OTHER_GROUP)):
             assert first.alive(), first.logs()[-3000:]
