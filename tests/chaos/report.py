@@ -77,13 +77,20 @@ SCENARIOS: dict[str, tuple[str, str, list[Row]]] = {
     "database": (
         "Database outages (`tests/chaos/test_database.py`)",
         "The consumer reaches MariaDB through a TCP proxy that is cut for longer than "
-        "`max.poll.interval.ms` (3 s, session timeout 3 s), and the server KILLs every "
-        "connection to the test database at random moments. The consumer must retry, and "
-        "never leave its group (no partition revoked before it is stopped).",
+        "`max.poll.interval.ms` (3 s, session timeout 3 s), frozen (connections stay open "
+        "but no byte moves, often mid-statement) for as long, and the server KILLs every "
+        "connection to the test database at random moments. The consumer (database "
+        "timeouts 2 s) must time out, retry, and never leave its group (no partition "
+        "revoked before it is stopped).",
         [
             *COMMON_HEAD,
             ("network cuts", lambda line: line["outages"]),
             ("length of each cut", lambda line: listed([f"{s} s" for s in line["outage_seconds"]])),
+            ("frozen connections", lambda line: line.get("freezes", 0)),
+            (
+                "length of each freeze",
+                lambda line: listed([f"{s} s" for s in line.get("freeze_seconds", [])]),
+            ),
             ("server-side KILL rounds", lambda line: line["server_kills"]),
             ("connections killed per round", lambda line: listed(line["connections_killed"])),
             ("batch retries (by client error code)", lambda line: retries(line)),

@@ -1,6 +1,7 @@
 """The database goes away again and again while the consumer works: network cuts longer
-than max.poll.interval.ms, and the server killing the consumer's connections mid-run.
-The consumer retries, stays in its group, and the tables end up exactly right."""
+than max.poll.interval.ms, connections frozen mid-statement (open, but no byte moves), and
+the server killing the consumer's connections mid-run. The consumer times out, retries,
+stays in its group, and the tables end up exactly right."""
 
 from __future__ import annotations
 
@@ -36,12 +37,17 @@ SEED = 20251202
 EVENTS = by_scale(short=4_000, full=12_000)
 CUTS = by_scale(short=2, full=4)
 SERVER_KILLS = by_scale(short=2, full=4)
+FREEZES = by_scale(short=2, full=4)
 BATCH_SIZE = 50
 MAX_POLL_INTERVAL_MS = 3000
 SETTINGS: dict[str, str | int | float] = {
     "batch_size": BATCH_SIZE,
     "session_timeout_ms": 3000,
     "max_poll_interval_ms": MAX_POLL_INTERVAL_MS,
+    # Below max.poll.interval.ms: a statement on a frozen connection gives up in time.
+    "database_connect_timeout_seconds": 2,
+    "database_read_timeout_seconds": 2,
+    "database_write_timeout_seconds": 2,
 }
 # Each cut lasts longer than max.poll.interval.ms: a consumer that stopped polling while
 # it retries would be thrown out of its group.
@@ -81,6 +87,25 @@ def cut(proxy: Proxy, consumer: ConsumerProcess) -> float:
     return time.monotonic() - started
 
 
+def freeze(proxy: Proxy, consumer: ConsumerProcess) -> float:
+    """Freeze the database connections (open, silent) for CUT_SECONDS; returns how long."""
+    retries = consumer.count("batch.retry")
+    proxy.freeze()
+    started = time.monotonic()
+    try:
+        wait_until(
+            lambda: consumer.count("batch.retry") > retries or not consumer.alive(),
+            timeout=60,
+            describe="waiting for the consumer to time out and retry",
+        )
+        time.sleep(max(0.0, started + CUT_SECONDS - time.monotonic()))
+        assert consumer.alive(), consumer.logs()[-3000:]
+        assert consumer.count("partitions.revoked") == 0, "left its group while frozen"
+    finally:
+        proxy.thaw()
+    return time.monotonic() - started
+
+
 def kill_server_connections(admin: sa.Engine, database: str) -> int:
     """KILL every server connection to the test database, as a server restart would."""
     with admin.connect() as connection:
@@ -109,7 +134,7 @@ def test_database_outages_and_killed_connections_lose_nothing(
     produce(bootstrap, stream.records)
     assert_retained(bootstrap)
     rng = random.Random(SEED)
-    disruptions = ["cut"] * CUTS + ["kill"] * SERVER_KILLS
+    disruptions = ["cut"] * CUTS + ["kill"] * SERVER_KILLS + ["freeze"] * FREEZES
     rng.shuffle(disruptions)
     url = make_url(mysql_url)
     database = url.database
@@ -118,6 +143,7 @@ def test_database_outages_and_killed_connections_lose_nothing(
     # Only the consumer is connected to the test database while it runs.
     mysql_only.dispose()
     outages: list[float] = []
+    frozen: list[float] = []
     killed: list[int] = []
     with Proxy(url.host or "127.0.0.1", url.port or 3306) as proxy:
         proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -127,6 +153,10 @@ def test_database_outages_and_killed_connections_lose_nothing(
                 progressed(consumer, rng.randint(1, 4))
                 if disruption == "cut":
                     outages.append(round(cut(proxy, consumer), 1))
+                elif disruption == "freeze":
+                    # Mid-statement, often: the proxy stops forwarding at once.
+                    time.sleep(rng.uniform(0, 0.1))
+                    frozen.append(round(freeze(proxy, consumer), 1))
                 else:
                     # A random moment: often the consumer is inside a transaction.
                     time.sleep(rng.uniform(0, 0.1))
@@ -150,6 +180,8 @@ def test_database_outages_and_killed_connections_lose_nothing(
         runs=1,
         outages=len(outages),
         outage_seconds=outages,
+        freezes=len(frozen),
+        freeze_seconds=frozen,
         server_kills=len(killed),
         connections_killed=killed,
         retries=len(retries),
