@@ -10,6 +10,7 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -67,15 +68,17 @@ def progressed(consumer: ConsumerProcess, batches: int) -> None:
     assert consumer.alive(), consumer.logs()[-3000:]
 
 
-def cut(proxy: Proxy, consumer: ConsumerProcess) -> float:
-    """Cut the database connection for CUT_SECONDS; returns how long it lasted."""
-    retries = consumer.count("batch.retry")
-    proxy.cut()
+def outage(
+    begin: Callable[[], None], end: Callable[[], None], consumer: ConsumerProcess, retries: int
+) -> float:
+    """An outage from `begin` to `end` lasting CUT_SECONDS, in which the consumer notices
+    (it retries `retries` times) and stays in its group; returns how long it lasted."""
+    before = consumer.count("batch.retry")
+    begin()
     started = time.monotonic()
     try:
-        # The consumer notices (it retries), and the outage outlasts max.poll.interval.ms.
         wait_until(
-            lambda: consumer.count("batch.retry") >= retries + 2 or not consumer.alive(),
+            lambda: consumer.count("batch.retry") >= before + retries or not consumer.alive(),
             timeout=60,
             describe="waiting for the consumer to retry",
         )
@@ -83,27 +86,18 @@ def cut(proxy: Proxy, consumer: ConsumerProcess) -> float:
         assert consumer.alive(), consumer.logs()[-3000:]
         assert consumer.count("partitions.revoked") == 0, "left its group during the outage"
     finally:
-        proxy.restore()
+        end()
     return time.monotonic() - started
+
+
+def cut(proxy: Proxy, consumer: ConsumerProcess) -> float:
+    """Connections refused and closed; the outage outlasts max.poll.interval.ms."""
+    return outage(proxy.cut, proxy.restore, consumer, retries=2)
 
 
 def freeze(proxy: Proxy, consumer: ConsumerProcess) -> float:
-    """Freeze the database connections (open, silent) for CUT_SECONDS; returns how long."""
-    retries = consumer.count("batch.retry")
-    proxy.freeze()
-    started = time.monotonic()
-    try:
-        wait_until(
-            lambda: consumer.count("batch.retry") > retries or not consumer.alive(),
-            timeout=60,
-            describe="waiting for the consumer to time out and retry",
-        )
-        time.sleep(max(0.0, started + CUT_SECONDS - time.monotonic()))
-        assert consumer.alive(), consumer.logs()[-3000:]
-        assert consumer.count("partitions.revoked") == 0, "left its group while frozen"
-    finally:
-        proxy.thaw()
-    return time.monotonic() - started
+    """Connections open but silent: the consumer must time out to notice."""
+    return outage(proxy.freeze, proxy.thaw, consumer, retries=1)
 
 
 def kill_server_connections(admin: sa.Engine, database: str) -> int:
