@@ -23,7 +23,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from analytics.dal import ApplyResult, apply
+from analytics.dal.plan import Entity, State, plan
 from analytics.events import Event, decode_event
+from analytics.mapping import map_event
 from analytics.schema import (
     order_items,
     orders,
@@ -897,3 +899,27 @@ def test_redelivering_applied_events_in_any_order_changes_nothing(
         with engine.begin() as connection:
             apply(connection, [event_])
     assert read_tables(engine) == before, described(stream + redelivered)
+
+
+# --- The planner alone: no database, milliseconds a stream ------------------------------------
+
+
+def empty_state(changes: Sequence[Any]) -> State:
+    return State({(c.table.name, c.entity_id): Entity(False, None) for c in changes})
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=streams() | tied_streams())
+def test_the_planner_alone_gives_the_reference_verdicts(stream: list[Envelope]) -> None:
+    """The verdicts depend only on the batch and the state read before it: planned
+    against empty tables, one whole stream gives the reference model's verdicts."""
+    changes = [map_event(event_) for event_ in decode(stream)]
+    planned = plan(changes, empty_state(changes))
+    assert verdicts_of(planned.result, len(stream)) == ReferenceModel().run(stream), described(
+        stream
+    )
+    # Within a round no two changes touch one entity, so each round is one statement per
+    # table and operation.
+    for round_changes in planned.rounds:
+        entities = [(c.table.name, c.entity_id) for c in round_changes]
+        assert len(entities) == len(set(entities))
