@@ -56,6 +56,9 @@ EXIT_DATABASE_UNUSABLE = 6
 EXIT_DATABASE_UNREACHABLE = 7
 
 Partition = tuple[str, int]
+
+# A write running longer than this keeps the consumer polling (paused) until it ends.
+KEEP_POLLING_AFTER_SECONDS = 0.5
 T = TypeVar("T")
 
 
@@ -334,13 +337,26 @@ class Service:
         the service was asked to stop and the call outlived `shutdown_grace_seconds`."""
         running = in_daemon_thread(call)
         give_up_at = math.inf
-        while not futures.wait([running], timeout=0.1).done:
-            if self.stopping:
-                give_up_at = min(
-                    give_up_at, time.monotonic() + self.settings.shutdown_grace_seconds
-                )
-            if time.monotonic() >= give_up_at:
-                raise Abandoned
+        keep_polling_after = time.monotonic() + KEEP_POLLING_AFTER_SECONDS
+        paused_here = False
+        try:
+            while not futures.wait([running], timeout=0.1).done:
+                if self.stopping:
+                    give_up_at = min(
+                        give_up_at, time.monotonic() + self.settings.shutdown_grace_seconds
+                    )
+                if time.monotonic() >= give_up_at:
+                    raise Abandoned
+                if time.monotonic() >= keep_polling_after:
+                    # A slow or hung write must not cost the group membership: poll with
+                    # the partitions paused (nothing is fetched; rebalances still run).
+                    if not self.paused:
+                        self._pause()
+                        paused_here = True
+                    self.consumer.poll(0)
+        finally:
+            if paused_here:
+                self._resume()
         return running.result()
 
     def _write(self, sources: Sequence[Source]) -> BatchOutcome:
