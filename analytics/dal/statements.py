@@ -234,11 +234,20 @@ def execute_upsert(
 ) -> None:
     if not rows:
         return
+    # In key order, as every writer locks them: two writers of overlapping rows then wait
+    # for each other instead of deadlocking.
+    rows = sorted(rows, key=_sort_key(table))
     template = _template(table, tuple(rows[0]), tuple(update), connection.dialect)
     if template.encoders is None:
         _execute_with_parameters(connection, table, template, rows)
     else:
         _execute_rendered(connection, table, template, template.encoders, rows)
+
+
+@functools.cache
+def _sort_key(table: sa.Table) -> Callable[[Mapping[str, Any]], Any]:
+    key = conflict_key(table)
+    return lambda row: tuple(str(row[name]) for name in key)
 
 
 def _execute_with_parameters(
@@ -439,7 +448,7 @@ def delete_versioned(
     def size(item: tuple[str, Version]) -> int:
         return _text_size(item[0]) + _text_size(item[1].event_id) + 80
 
-    for chunk in key_chunks(connection, deletes, size):
+    for chunk in key_chunks(connection, sorted(deletes), size):
         conditions = [
             sa.and_(primary_key == key, versions.guard(_literal_side(version), stored))
             for key, version in chunk
@@ -459,7 +468,7 @@ def patch_rows(
     row holds a newer version than the values carry."""
     primary_key = _primary_key(table)
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for key, values in patches:
+    for key, values in sorted(patches, key=lambda patch: patch[0]):
         row = {"_key": key, **values, **{f"_new_{name}": value for name, value in values.items()}}
         by_columns.setdefault(tuple(values), []).append(row)
     for columns, params in by_columns.items():
