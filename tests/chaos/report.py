@@ -142,6 +142,26 @@ SCENARIOS: dict[str, tuple[str, str, list[Row]]] = {
             *COMMON_TAIL,
         ],
     ),
+    "sizes": (
+        "Oversized statements (`tests/chaos/test_sizes.py`)",
+        "Products with 240 variants under 40-character keys (about 37 KB a message), then "
+        "new versions of all of them that drop every variant, and a dozen products of "
+        "nearly a megabyte, through one consumer at batch size 5,000 (24 partitions, for the "
+        "broker's retention). Sent whole, the "
+        "variant replacement of such a batch is larger than the server's "
+        "`max_allowed_packet`; every statement must stay within it, with no retry.",
+        [
+            *COMMON_HEAD,
+            ("products, each in two versions", lambda line: line["products"]),
+            ("variants per product", lambda line: line["variants_per_product"]),
+            ("largest message", lambda line: f"{line['message_bytes']:,} bytes"),
+            ("bytes in the broker", lambda line: f"{line['broker_bytes']:,}"),
+            ("server's max_allowed_packet", lambda line: f"{line['max_allowed_packet']:,}"),
+            ("batches (largest)", lambda line: f"{line['batches']} ({line['largest_batch']})"),
+            ("batch retries", lambda line: line["retries"]),
+            *COMMON_TAIL,
+        ],
+    ),
     "fuzz": (
         "Fuzzed messages, end to end (`tests/chaos/test_fuzz.py`)",
         "Hypothesis builds messages from the contract's samples with mutations (wrong "
