@@ -208,7 +208,9 @@ def _write_parents(connection: sa.Connection, ops: list[tuple[Change, Op]]) -> N
     # delete ran finds the tombstone when it checks (_delete_rows_a_concurrent_...).
     for (table, update), rows in list(upserts.items()):
         if table is tombstones:
-            statements.execute_upsert(connection, table, rows, update)
+            statements.execute_upsert(
+                connection, table, statements.in_key_order(table, rows), update
+            )
             del upserts[table, update]
     for table in _parents_first(deletes):
         statements.delete_versioned(connection, table, deletes[table])
@@ -216,7 +218,9 @@ def _write_parents(connection: sa.Connection, ops: list[tuple[Change, Op]]) -> N
     writes += [(table, ()) for table in patches]
     for table, update in sorted(writes, key=lambda write: _TABLE_ORDER[write[0].name]):
         if (table, update) in upserts:
-            statements.execute_upsert(connection, table, upserts[table, update], update)
+            statements.execute_upsert(
+                connection, table, statements.in_key_order(table, upserts[table, update]), update
+            )
         else:
             statements.patch_rows(connection, table, patches[table])
 
@@ -257,7 +261,7 @@ def _write_children(connection: sa.Connection, ops: list[Op]) -> None:
     for table in _parents_first(replacements):
         _replace_children(connection, replacements[table])
     for (table, update), rows in sorted(upserts.items(), key=lambda u: _TABLE_ORDER[u[0][0].name]):
-        statements.execute_upsert(connection, table, rows, update)
+        statements.execute_upsert(connection, table, statements.in_key_order(table, rows), update)
 
 
 def _replace_children(connection: sa.Connection, ops: list[ReplaceChildren]) -> None:
@@ -273,7 +277,9 @@ def _replace_children(connection: sa.Connection, ops: list[ReplaceChildren]) -> 
     gone = sorted(row_id for row_id, parent, key in current if key not in keep[parent])
     statements.delete_by_ids(connection, first.table, gone)
     rows = [row for op in ops for row in op.rows]
-    statements.execute_upsert(connection, first.table, rows, first.update)
+    statements.execute_upsert(
+        connection, first.table, statements.in_key_order(first.table, rows), first.update
+    )
 
 
 def _delete_rows_a_concurrent_delete_outdated(connection: sa.Connection, planned: Plan) -> None:

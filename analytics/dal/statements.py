@@ -234,9 +234,6 @@ def execute_upsert(
 ) -> None:
     if not rows:
         return
-    # In key order, as every writer locks them: two writers of overlapping rows then wait
-    # for each other instead of deadlocking.
-    rows = sorted(rows, key=_sort_key(table))
     template = _template(table, tuple(rows[0]), tuple(update), connection.dialect)
     if template.encoders is None:
         _execute_with_parameters(connection, table, template, rows)
@@ -244,10 +241,11 @@ def execute_upsert(
         _execute_rendered(connection, table, template, template.encoders, rows)
 
 
-@functools.cache
-def _sort_key(table: sa.Table) -> Callable[[Mapping[str, Any]], Any]:
+def in_key_order(table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows sorted by the key they lock: writers that lock overlapping rows in one
+    order wait for each other instead of deadlocking."""
     key = conflict_key(table)
-    return lambda row: tuple(str(row[name]) for name in key)
+    return sorted(rows, key=lambda row: tuple(str(row[name]) for name in key))
 
 
 def _execute_with_parameters(
