@@ -35,6 +35,30 @@ def configure(level: str = "INFO", fmt: Literal["auto", "json", "console"] = "au
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # Libraries' own warnings (SQLAlchemy's pool, for one, when it resets a connection the
+    # server killed) join the same stream instead of writing plain lines to stderr.
+    root = logging.getLogger()
+    if not any(isinstance(handler, _LibraryLines) for handler in root.handlers):
+        root.addHandler(_LibraryLines(logging.WARNING))
+
+
+class _LibraryLines(logging.Handler):
+    """A standard-library log record as a `library.log` event: the logger, its message
+    and, for an exception, its type and first line (never a traceback with locals)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        extra: dict[str, str] = {}
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            first_line = (str(error).splitlines() or [""])[0]
+            extra["error"] = f"{type(error).__name__}: {first_line}"[:300]
+        structlog.get_logger(record.name).log(
+            record.levelno,
+            "library.log",
+            logger=record.name,
+            message=record.getMessage()[:500],
+            **extra,
+        )
 
 
 # A broker that is down makes librdkafka retry its connection about twenty times a second,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
-from analytics.logs import KAFKA_LOG_BURST, KAFKA_LOG_PERIOD_SECONDS, kafka_logger
+from analytics.logs import KAFKA_LOG_BURST, KAFKA_LOG_PERIOD_SECONDS, configure, kafka_logger
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +83,22 @@ def test_a_line_in_another_shape_is_logged_whole() -> None:
         kafka_logger("b1:9092").warning("plain %s", "text")
     assert captured[0]["message"] == "plain text"
     assert captured[0]["facility"] == ""
+
+
+def test_library_warnings_are_json_lines_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """SQLAlchemy's pool logs an error when it resets a connection the server killed; it
+    must not break the stream of JSON lines."""
+    configure("INFO", "json")
+    try:
+        raise ConnectionError("server closed the connection\nsecond line")
+    except ConnectionError:
+        logging.getLogger("sqlalchemy.pool.impl.QueuePool").error(
+            "Exception during reset or similar", exc_info=True
+        )
+    lines = capsys.readouterr().err.splitlines()
+    (line,) = [json.loads(line) for line in lines]
+    assert line["event"] == "library.log"
+    assert line["logger"] == "sqlalchemy.pool.impl.QueuePool"
+    assert line["message"] == "Exception during reset or similar"
+    assert line["error"] == "ConnectionError: server closed the connection"
+    assert line["level"] == "error"
