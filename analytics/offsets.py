@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 Partition = tuple[str, int]
 TIMEOUT_SECONDS = 10
@@ -51,3 +53,96 @@ def committed_offsets(
         return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}
     finally:
         client.close()
+
+
+class GroupActive(Exception):
+    """The group has members: only they may move its offsets."""
+
+
+# What a broker answers to an offset commit from outside a group that has members.
+_MEMBERS_ANSWERS = frozenset(
+    {
+        KafkaError.UNKNOWN_MEMBER_ID,
+        KafkaError.ILLEGAL_GENERATION,
+        KafkaError.REBALANCE_IN_PROGRESS,
+        KafkaError.FENCED_INSTANCE_ID,
+    }
+)
+
+
+def move_group(bootstrap_servers: str, group_id: str, positions: dict[Partition, int]) -> None:
+    """Commit `positions` as the group's next offsets to read.
+
+    The commit comes from outside the group (no generation, no member id), which a broker
+    accepts only while the group has no members: the broker's own answer is the check that
+    no consumer of the group is running, with no window between checking and moving."""
+    client = _client(bootstrap_servers, group_id)
+    try:
+        wanted = [TopicPartition(t, p, o) for (t, p), o in sorted(positions.items())]
+        try:
+            answered = client.commit(offsets=wanted, asynchronous=False)
+        except KafkaException as exc:
+            raise _commit_refused(group_id, exc.args[0]) from exc
+        for tp in answered or []:
+            if tp.error is not None:
+                raise _commit_refused(group_id, tp.error)
+    finally:
+        client.close()
+
+
+def _commit_refused(group_id: str, error: KafkaError) -> Exception:
+    if error.code() in _MEMBERS_ANSWERS:
+        return GroupActive(f"consumer group {group_id!r} has active members ({error.str()})")
+    return KafkaException(error)
+
+
+def offsets_at(
+    bootstrap_servers: str, topics: Sequence[str], moment: datetime
+) -> dict[Partition, int]:
+    """Per partition, the first retained offset whose message timestamp is at or after
+    `moment` (the end offset when there is none).
+
+    Found by bisection over the messages' timestamps, read one message per step, so that it
+    works on every broker (the embedded one does not answer timestamp look-ups); it assumes
+    timestamps that do not decrease within a partition, as Kafka's own time index does."""
+    wanted = int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+    marks = watermarks(bootstrap_servers, topics)
+    client = _client(bootstrap_servers, "offsets-reader")
+    try:
+        return {
+            partition: _first_at(client, partition, low, end, wanted)
+            for partition, (low, end) in marks.items()
+        }
+    finally:
+        client.close()
+
+
+def _first_at(client: Consumer, partition: Partition, low: int, end: int, wanted: int) -> int:
+    """The smallest offset in [low, end] whose message is stamped `wanted` or later."""
+    while low < end:
+        middle = (low + end) // 2
+        offset, stamp = _message_at(client, partition, middle)
+        if offset >= end or stamp >= wanted:
+            end = middle
+        else:
+            low = offset + 1
+    return low
+
+
+def _message_at(client: Consumer, partition: Partition, offset: int) -> tuple[int, int]:
+    """Offset and timestamp (ms) of the first message at or after `offset`."""
+    topic, number = partition
+    client.assign([TopicPartition(topic, number, offset)])
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        message = client.poll(0.5)
+        if message is None:
+            continue
+        error = message.error()
+        if error is not None and error.code() != KafkaError._PARTITION_EOF:
+            raise KafkaException(error)
+        if error is None:
+            found = message.offset()
+            assert found is not None
+            return found, message.timestamp()[1]
+    raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no message at {topic}[{number}]"))
