@@ -56,44 +56,56 @@ def committed_offsets(
 
 
 class GroupActive(Exception):
-    """The group has members: only they may move its offsets."""
+    """Other consumers are members of the group: only they may move its offsets."""
 
 
-# What a broker answers to an offset commit from outside a group that has members.
-_MEMBERS_ANSWERS = frozenset(
-    {
-        KafkaError.UNKNOWN_MEMBER_ID,
-        KafkaError.ILLEGAL_GENERATION,
-        KafkaError.REBALANCE_IN_PROGRESS,
-        KafkaError.FENCED_INSTANCE_ID,
-    }
-)
+def move_group(
+    bootstrap_servers: str,
+    group_id: str,
+    positions: dict[Partition, int],
+    timeout_seconds: float = 60,
+) -> None:
+    """Commit `positions` as the group's next offsets to read, as a member of the group
+    that was assigned every one of those partitions, so that no running consumer of the
+    group can commit over them; raise GroupActive when other members share them.
 
-
-def move_group(bootstrap_servers: str, group_id: str, positions: dict[Partition, int]) -> None:
-    """Commit `positions` as the group's next offsets to read.
-
-    The commit comes from outside the group (no generation, no member id), which a broker
-    accepts only while the group has no members: the broker's own answer is the check that
-    no consumer of the group is running, with no window between checking and moving."""
-    client = _client(bootstrap_servers, group_id)
+    (A commit from outside the group would do where the broker accepts it for a group
+    without members; the embedded broker refuses it for any group that ever had one.)
+    Joining makes a running group rebalance once more; a member that was killed is waited
+    for until its session times out."""
+    assigned: list[TopicPartition] = []
+    client = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "client.id": "social-analytics-offsets",
+        }
+    )
     try:
+        topics = sorted({topic for topic, _partition in positions})
+        client.subscribe(topics, on_assign=lambda _c, partitions: assigned.extend(partitions))
+        deadline = time.monotonic() + timeout_seconds
+        while not assigned:
+            if time.monotonic() > deadline:
+                raise GroupActive(
+                    f"consumer group {group_id!r} assigned nothing in {timeout_seconds:.0f}s"
+                )
+            client.poll(0.2)
+        owned = {(tp.topic, tp.partition) for tp in assigned}
+        if owned != set(positions):
+            raise GroupActive(
+                f"consumer group {group_id!r} has active members: they hold "
+                f"{len(set(positions) - owned)} of its {len(positions)} partitions"
+            )
         wanted = [TopicPartition(t, p, o) for (t, p), o in sorted(positions.items())]
         try:
-            answered = client.commit(offsets=wanted, asynchronous=False)
+            client.commit(offsets=wanted, asynchronous=False)
         except KafkaException as exc:
-            raise _commit_refused(group_id, exc.args[0]) from exc
-        for tp in answered or []:
-            if tp.error is not None:
-                raise _commit_refused(group_id, tp.error)
+            # A member that joined meanwhile made the group rebalance.
+            raise GroupActive(f"consumer group {group_id!r}: {exc.args[0].str()}") from exc
     finally:
         client.close()
-
-
-def _commit_refused(group_id: str, error: KafkaError) -> Exception:
-    if error.code() in _MEMBERS_ANSWERS:
-        return GroupActive(f"consumer group {group_id!r} has active members ({error.str()})")
-    return KafkaException(error)
 
 
 def offsets_at(

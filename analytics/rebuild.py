@@ -31,9 +31,11 @@ marker without them is the catch-up.
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -48,6 +50,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, Tim
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
 
 from analytics import migrate, offsets
 from analytics.consumer import EXIT_OK, Partition, Service, is_transient
@@ -83,8 +86,10 @@ class Interrupted(Exception):
     """Asked to stop; running the command again resumes."""
 
 
-def rebuild_group(live_group: str) -> str:
-    return f"{live_group}.rebuild"
+def rebuild_group(live_group: str, started: datetime) -> str:
+    """A group of its own for each rebuild: it starts at the earliest retained offsets with
+    nothing to reset, and an interrupted rebuild resumes from its committed offsets."""
+    return f"{live_group}.rebuild.{started:%Y%m%dT%H%M%S}"
 
 
 @dataclass(frozen=True)
@@ -158,8 +163,15 @@ class Phase(StrEnum):
 
 
 @dataclass(frozen=True)
+class State:
+    phase: Phase
+    group: str | None = None  # the rebuild's consumer group, once prepared
+
+
+@dataclass(frozen=True)
 class Plan:
     phase: Phase
+    group: str | None
     partitions: list[PartitionPlan]
     shadow_tables: list[str]
     previous_tables: list[str]
@@ -177,21 +189,20 @@ class Plan:
 
 
 def make_plan(settings: ConsumerSettings, where: Places) -> Plan:
-    phase = current_phase(where)
+    state = current_state(where)
     marks = offsets.watermarks(settings.bootstrap_servers, settings.topics)
     live = offsets.committed_offsets(settings.bootstrap_servers, settings.group_id, settings.topics)
-    if phase is Phase.FRESH:
-        # Offsets start at 0: anything before the first retained one was deleted.
-        starts = dict.fromkeys(marks, 0)
-    else:
-        group = rebuild_group(settings.group_id)
-        starts = offsets.committed_offsets(settings.bootstrap_servers, group, settings.topics)
+    # Offsets start at 0: anything before the first retained one was deleted.
+    starts = dict.fromkeys(marks, 0)
+    if state.group is not None:
+        starts = offsets.committed_offsets(settings.bootstrap_servers, state.group, settings.topics)
     partitions = [
         PartitionPlan(topic, number, low, live.get((topic, number), 0), end, starts[topic, number])
         for (topic, number), (low, end) in sorted(marks.items())
     ]
     return Plan(
-        phase,
+        state.phase,
+        state.group,
         partitions,
         [where.table(where.shadow, name) for name in TABLES],
         [where.table(where.previous, name) for name in TABLES],
@@ -202,14 +213,26 @@ def make_plan(settings: ConsumerSettings, where: Places) -> Plan:
 
 
 def current_phase(where: Places) -> Phase:
+    return current_state(where).phase
+
+
+def current_state(where: Places) -> State:
     tables = _shadow_tables(where)
     if tables is None or STATE_TABLE not in tables:
-        return Phase.FRESH
+        return State(Phase.FRESH)
     present = [name for name in TABLES if name in tables]
-    if len(present) == len(TABLES):
-        return Phase.LOAD
-    # The swap moved them all at once; some but not all is a damaged shadow: start anew.
-    return Phase.CATCH_UP if not present else Phase.FRESH
+    if present and len(present) < len(TABLES):
+        # The swap moves them all at once: some but not all is a damaged shadow.
+        return State(Phase.FRESH)
+    engine = create_engine(where.shadow)
+    try:
+        with engine.connect() as connection:
+            group = connection.exec_driver_sql(f"SELECT consumer_group FROM {STATE_TABLE}").scalar()
+    finally:
+        engine.dispose()
+    if group is None:
+        return State(Phase.FRESH)
+    return State(Phase.LOAD if present else Phase.CATCH_UP, str(group))
 
 
 def _shadow_tables(where: Places) -> set[str] | None:
@@ -317,6 +340,14 @@ class Loader(Service):
         self._goal: dict[Partition, int] = {}
         self._goal_read_at = -float("inf")
 
+    def run(self) -> int:
+        if self._caught_up():  # nothing to read: not even a join of the group
+            self.reached = True
+            self.consumer.close()
+            self.engine.dispose()
+            return EXIT_OK
+        return super().run()
+
     def goal(self) -> dict[Partition, int]:
         if time.monotonic() - self._goal_read_at >= TARGET_REFRESH_SECONDS:
             self._goal = self.target()
@@ -394,7 +425,7 @@ class Rebuild:
         self.options = options
         self.progress = progress or LogProgress()
         self.where = places(settings.database_url)
-        self.group = rebuild_group(settings.group_id)
+        self.group = ""  # the rebuild's consumer group, chosen or found by run()
         self.loader: Loader | None = None
         self.stopping = False
 
@@ -405,6 +436,10 @@ class Rebuild:
 
     def run(self) -> Outcome:
         self._check_live()
+        with exclusive(self.where):
+            return self._run()
+
+    def _run(self) -> Outcome:
         plan = make_plan(self.settings, self.where)
         refuse = plan.phase is not Phase.CATCH_UP  # once swapped, finishing is the way out
         if plan.incomplete and refuse and not self.options.allow_partial:
@@ -421,6 +456,9 @@ class Rebuild:
         )
         if plan.phase is Phase.FRESH:
             self._prepare(plan)
+        else:
+            assert plan.group is not None
+            self.group = plan.group
         if plan.phase in (Phase.FRESH, Phase.LOAD):
             self._load(plan)
             self._swap()
@@ -478,17 +516,18 @@ class Rebuild:
         if self.where.mysql:
             self._create_mysql_databases()
         migrate.upgrade(self.where.shadow.render_as_string(hide_password=False))
-        starts = {(p.topic, p.partition): max(p.start, p.earliest) for p in plan.partitions}
-        self._move_group(starts)
+        started = datetime.now(UTC).replace(tzinfo=None)
+        self.group = rebuild_group(self.settings.group_id, started)
         engine = create_engine(self.where.shadow)
         try:
             with engine.begin() as connection:
                 connection.exec_driver_sql(
-                    f"CREATE TABLE {STATE_TABLE} (started_at DATETIME NOT NULL)"
+                    f"CREATE TABLE {STATE_TABLE} (started_at DATETIME NOT NULL, "
+                    "consumer_group VARCHAR(255) NOT NULL)"
                 )
                 connection.execute(
-                    sa.text(f"INSERT INTO {STATE_TABLE} (started_at) VALUES (:now)"),
-                    {"now": datetime.now(UTC).replace(tzinfo=None)},
+                    sa.text(f"INSERT INTO {STATE_TABLE} VALUES (:started, :group)"),
+                    {"started": started, "group": self.group},
                 )
         finally:
             engine.dispose()
@@ -526,28 +565,9 @@ class Rebuild:
         finally:
             engine.dispose()
 
-    def _move_group(self, positions: dict[Partition, int]) -> None:
-        """Set the rebuild's group offsets. A rebuild killed moments ago is still a member
-        until its session times out: wait for that, then refuse (another rebuild runs)."""
-        give_up_at = time.monotonic() + self.settings.session_timeout_ms / 1000 + 5
-        while True:
-            try:
-                offsets.move_group(self.settings.bootstrap_servers, self.group, positions)
-                return
-            except offsets.GroupActive as exc:
-                if time.monotonic() >= give_up_at:
-                    raise RebuildRefused(f"{exc}: is another rebuild running?") from exc
-                log.info("rebuild.waiting_for_group", group=self.group, reason=str(exc))
-                self._sleep(1.0)
-
     # --- phases 2 and 4 ---
 
     def _load(self, plan: Plan) -> None:
-        if plan.phase is Phase.LOAD:
-            starts = offsets.committed_offsets(
-                self.settings.bootstrap_servers, self.group, self.settings.topics
-            )
-            self._move_group(starts)  # that no other rebuild is a member
         live_offsets = _live_offsets(self.settings)
         self._run_loader(self.where.shadow, live_offsets, "load")
 
@@ -559,9 +579,10 @@ class Rebuild:
     def _run_loader(self, url: URL, target: Callable[[], dict[Partition, int]], name: str) -> None:
         if self.stopping:
             raise Interrupted
-        starts = offsets.committed_offsets(
-            self.settings.bootstrap_servers, self.group, self.settings.topics
-        )
+        servers, topics = self.settings.bootstrap_servers, self.settings.topics
+        committed = offsets.committed_offsets(servers, self.group, topics)
+        marks = offsets.watermarks(servers, topics)
+        starts = {p: max(committed.get(p, 0), low) for p, (low, _end) in marks.items()}
         settings = self.settings.model_copy(
             update={
                 "group_id": self.group,
@@ -701,6 +722,35 @@ class LoaderFailed(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(f"the rebuild's consumer stopped with exit code {code}")
         self.code = code
+
+
+@contextmanager
+def exclusive(where: Places) -> Iterator[None]:
+    """Held while a rebuild of this database runs (released by the server or the kernel
+    when its process dies, SIGKILL included): two rebuilds would share the shadow tables."""
+    if not where.mysql:
+        path = Path(where.name(where.shadow) + ".lock")
+        with path.open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RebuildRefused(
+                    f"another rebuild of {where.name(where.live)} is running"
+                ) from None
+            yield
+        return
+    engine = create_engine(where.live, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            name = f"analytics rebuild {where.name(where.live)}"[:64]
+            taken = connection.execute(
+                sa.text("SELECT GET_LOCK(:name, 0)"), {"name": name}
+            ).scalar()
+            if taken != 1:
+                raise RebuildRefused(f"another rebuild of {where.name(where.live)} is running")
+            yield
+    finally:
+        engine.dispose()
 
 
 def _live_offsets(settings: ConsumerSettings) -> Callable[[], dict[Partition, int]]:
