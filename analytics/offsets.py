@@ -80,6 +80,11 @@ def move_group(
             "group.id": group_id,
             "enable.auto.commit": False,
             "client.id": "social-analytics-offsets",
+            # The shortest session brokers allow by default: should the leave get lost (the
+            # embedded broker ignores it), the next consumer waits seconds, not minutes.
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 2000,
+            "max.poll.interval.ms": 6000,
         }
     )
     try:

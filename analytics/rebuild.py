@@ -836,6 +836,22 @@ def dry_run_table(plan: Plan, where: Places) -> Table:
     return table
 
 
+def print_plan(plan: Plan, where: Places) -> None:
+    out = Console()
+    if not out.is_terminal:  # a file or a pipe: whole lines, not wrapped at 80 columns
+        out = Console(width=200, soft_wrap=True)
+    out.print(dry_run_table(plan, where))
+    lines = [
+        f"Messages to read: {sum(p.to_read for p in plan.partitions):,}",
+        "Tables it would create: " + ", ".join(plan.shadow_tables),
+        "The live tables would then be kept as: " + ", ".join(plan.previous_tables),
+    ]
+    if plan.incomplete:
+        lines.append(f"Retention already deleted: {plan.missing()} (needs --allow-partial)")
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def command(settings: ConsumerSettings, options: Options, dry_run: bool) -> int:
     """`analytics rebuild`: the dry-run report or the rebuild, its exit code."""
     console = Console(stderr=True)
@@ -844,13 +860,7 @@ def command(settings: ConsumerSettings, options: Options, dry_run: bool) -> int:
         rebuild = Rebuild(settings, options)
         if dry_run:
             plan = make_plan(settings, rebuild.where)
-            out = Console()
-            out.print(dry_run_table(plan, rebuild.where))
-            out.print(f"Messages to read: {sum(p.to_read for p in plan.partitions):,}")
-            out.print("Tables it would create: " + ", ".join(plan.shadow_tables))
-            out.print("The live tables would then be kept as: " + ", ".join(plan.previous_tables))
-            if plan.incomplete:
-                out.print(f"Retention already deleted: {plan.missing()} (needs --allow-partial)")
+            print_plan(plan, rebuild.where)
             return EXIT_OK
         if console.is_terminal:
             rebuild.progress = TerminalProgress(console)

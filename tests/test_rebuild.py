@@ -231,7 +231,11 @@ def test_what_the_service_commits_between_the_last_check_and_the_swap_is_not_los
     stream = faulty_stream(1500, SEED, poison=0.01)
     produce(bootstrap, stream.records)
     # Users no later event touches: a lost one is a missing row.
-    late = [r for r in faulty_stream(600, SEED + 7, 0, 0, 0).records if b'"user.created"' in (r.value or b"")]
+    late = [
+        r
+        for r in faulty_stream(600, SEED + 7, 0, 0, 0).records
+        if b'"user.created"' in (r.value or b"")
+    ]
     assert len(late) >= 20
     live = ConsumerProcess(bootstrap, live_url, tmp_path / "live.log")
     engine = create_engine(live_url)
@@ -332,7 +336,9 @@ def test_a_rebuild_killed_at_random_moments_resumes_and_never_touches_the_live_t
         kills += 1
         swapped = swapped or live_tables_swapped(live_url)
         if not swapped:
-            assert table_contents(engine) == damaged, f"live tables changed before the swap ({kills} kills)"
+            assert table_contents(engine) == damaged, (
+                f"live tables changed before the swap ({kills} kills)"
+            )
     assert kills >= 3
     try:
         final_verdict(bootstrap, engine, stream).check()
@@ -349,9 +355,7 @@ def padded(records: list[Record], topic: str, size: int) -> list[Record]:
     ]
 
 
-def test_partial_retention_is_refused_unless_allowed(
-    live_url: str, tmp_path: Path
-) -> None:
+def test_partial_retention_is_refused_unless_allowed(live_url: str, tmp_path: Path) -> None:
     with EmbeddedBroker(partitions=1, rebalance_delay_ms=0) as broker:
         bootstrap = broker.bootstrap_servers
         stream = faulty_stream(3000, SEED, duplicates=0, stale=0, poison=0)
