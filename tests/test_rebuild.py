@@ -304,7 +304,7 @@ def live_tables_swapped(url: str) -> bool:
     return bool(found)
 
 
-def test_a_rebuild_killed_at_random_moments_resumes_and_never_touches_the_live_tables_before_its_swap(
+def test_a_killed_rebuild_resumes_and_never_touches_the_live_tables_before_its_swap(
     broker: EmbeddedBroker, live_url: str, tmp_path: Path
 ) -> None:
     bootstrap = broker.bootstrap_servers
