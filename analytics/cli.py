@@ -21,7 +21,8 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from analytics import bench, consumer, migrate
+from analytics import bench, consumer, migrate, rebuild
+from analytics import replay as group_replay
 from analytics.broker import EmbeddedBroker
 from analytics.db import DATABASE_URL_ENV, create_engine, database_url
 from analytics.demo import DEFAULT_DEMO_DATABASE, DemoOptions, run_demo
@@ -527,6 +528,72 @@ def consume_command(
         _invalid_settings(exc)
     configure_logging(settings.log_level, settings.log_format)
     raise typer.Exit(consumer.run(settings))
+
+
+def _kafka_settings(**overrides: Any) -> ConsumerSettings:
+    """The service's settings from the environment, with the flags that were given."""
+    try:
+        return ConsumerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        _invalid_settings(exc)
+
+
+@app.command("rebuild")
+def rebuild_command(
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Report what would be read and created; change nothing."),
+    ] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option("--allow-partial", help="Rebuild even though retention deleted events."),
+    ] = False,
+    drop_old: Annotated[
+        bool, typer.Option("--drop-old", help="Drop the replaced tables once swapped.")
+    ] = False,
+    bootstrap_servers: Annotated[str | None, _option("Kafka bootstrap servers.")] = None,
+    group_id: Annotated[str | None, _option("The service's consumer group.")] = None,
+    topics: Annotated[str | None, _option("Comma-separated topics.")] = None,
+    database_url: DatabaseUrl = None,
+    batch_size: Annotated[int | None, _option("Most messages per transaction.")] = None,
+) -> None:
+    """Rebuild the read model from every retained event into shadow tables, then swap them
+    in for the live ones while the service keeps running. Needs a user allowed DDL."""
+    settings = _kafka_settings(
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        topics=topics,
+        database_url=database_url,
+        batch_size=batch_size,
+    )
+    # In a terminal the progress bar says what the info lines would.
+    level = "WARNING" if sys.stderr.isatty() else settings.log_level
+    configure_logging(level, settings.log_format)
+    options = rebuild.Options(allow_partial=allow_partial, drop_old=drop_old)
+    raise typer.Exit(rebuild.command(settings, options, dry_run))
+
+
+@app.command("replay")
+def replay_command(
+    start: Annotated[
+        str,
+        typer.Option(
+            "--from", help="'earliest', or an ISO 8601 time (UTC unless it has an offset)."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show where the group would move; move nothing.")
+    ] = False,
+    bootstrap_servers: Annotated[str | None, _option("Kafka bootstrap servers.")] = None,
+    group_id: Annotated[str | None, _option("The service's consumer group.")] = None,
+    topics: Annotated[str | None, _option("Comma-separated topics.")] = None,
+) -> None:
+    """Move the stopped service's group offsets back, so that it re-applies history over
+    the live tables when it starts again."""
+    settings = _kafka_settings(
+        bootstrap_servers=bootstrap_servers, group_id=group_id, topics=topics
+    )
+    raise typer.Exit(group_replay.command(settings, start, dry_run))
 
 
 @app.command("demo")

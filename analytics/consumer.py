@@ -451,6 +451,8 @@ class Service:
         self.metrics.events_stale.inc(outcome.stale)
         for event_type, count in outcome.applied_by_type.items():
             self.metrics.events_applied.labels(event_type).inc(count)
+        for topic, stamp in outcome.newest_event_time.items():
+            self.metrics.applied_event_time(topic, stamp)
         for letter in outcome.dead_letters:
             source = letter.source
             self.metrics.dead_letters.labels(str(letter.error.reason)).inc()

@@ -6,6 +6,8 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
@@ -70,6 +72,28 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.event_time_lag = Gauge(
+            "analytics_event_time_lag_seconds",
+            "Now minus the timestamp of the newest event applied, per topic",
+            ["topic"],
+            registry=r,
+        )
+        self._newest_event_time: dict[str, datetime] = {}
+
+    def applied_event_time(self, topic: str, stamp: datetime) -> None:
+        """Record that an event of `topic` stamped `stamp` (naive UTC) was applied. The lag is
+        computed when scraped, so that it grows while nothing newer is applied."""
+        if topic not in self._newest_event_time:
+            self.event_time_lag.labels(topic).set_function(partial(self._lag, topic))
+        self._newest_event_time[topic] = max(stamp, self._newest_event_time.get(topic, stamp))
+
+    def event_time_lag_seconds(self, topic: str) -> float | None:
+        """The lag the metric shows for `topic`; None before any event of it was applied."""
+        return self._lag(topic) if topic in self._newest_event_time else None
+
+    def _lag(self, topic: str) -> float:
+        newest = self._newest_event_time[topic]
+        return (datetime.now(UTC).replace(tzinfo=None) - newest).total_seconds()
 
 
 @dataclass

@@ -35,6 +35,8 @@ class BatchOutcome:
     applied_by_type: Counter[str] = field(default_factory=Counter)
     stale: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Per topic, the newest event timestamp (naive UTC) among the applied events.
+    newest_event_time: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def applied(self) -> int:
@@ -48,6 +50,8 @@ class BatchOutcome:
         self.applied_by_type += other.applied_by_type
         self.stale += other.stale
         self.dead_letters += other.dead_letters
+        for topic, stamp in other.newest_event_time.items():
+            self.newest_event_time[topic] = max(stamp, self.newest_event_time.get(topic, stamp))
 
 
 def freeze_startup_objects() -> None:
@@ -87,6 +91,11 @@ def process_batch(
         origins.append(message)
     result = apply(connection, events, secrets)
     outcome.applied_by_type = Counter(events[index].event_type for index in result.applied)
+    for index in result.applied:
+        event = events[index]
+        topic = topic_of(event.event_type)
+        newest = outcome.newest_event_time.get(topic, event.timestamp)
+        outcome.newest_event_time[topic] = max(newest, event.timestamp)
     outcome.stale = len(result.stale)
     outcome.dead_letters += [DeadLetter(origins[r.index], r.error) for r in result.rejected]
     outcome.dead_letters.sort(key=lambda letter: (letter.source.partition, letter.source.offset))

@@ -208,3 +208,18 @@ def test_configured_secret_fields_are_never_shown_in_reasons(engine: sa.Engine) 
         "users row <13 characters> does not exist",
         "unknown event_type <18 characters>",
     ]
+
+
+def test_the_outcome_names_the_newest_applied_event_time_per_topic(engine: sa.Engine) -> None:
+    created = sample_dict("user.created")
+    updated = {**sample_dict("user.updated"), "timestamp": "2025-01-15T12:00:00Z"}
+    stale = {
+        **sample_dict("user.updated"),
+        "event_id": "stale",
+        "timestamp": "2025-01-15T11:00:00Z",
+    }
+    batch = [message(1, encode(created)), message(2, encode(updated)), message(3, encode(stale))]
+    with engine.begin() as connection:
+        outcome = process_batch(connection, batch, NOW, DEFAULT_SECRETS)
+    assert (outcome.applied, outcome.stale) == (2, 1)
+    assert outcome.newest_event_time == {"user": datetime(2025, 1, 15, 12, 0)}
