@@ -105,14 +105,16 @@ class Reachability:
             return None
         return unreachable(self.bootstrap_servers, self.last_error or "none has answered yet")
 
-    def on_error(self, error: KafkaError) -> None:
+    def on_error(self, error: KafkaError) -> bool:
+        """Take note of a connection error; False for an error of another kind."""
         if error.code() not in _CONNECTION_ERRORS:
-            return
+            return False
         if error.code() != KafkaError._ALL_BROKERS_DOWN:
             self.last_error = error.str()  # names the broker and the reason
         self.failed_since_up = True
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             self._set_brokers_up(0)
+        return True
 
     def on_statistics(self, statistics: dict[str, Any]) -> None:
         brokers = statistics.get("brokers", {}).values()

@@ -160,7 +160,6 @@ class Service:
         self.health = Health(settings.stuck_after_seconds)
         self.metrics.watch(self.health)
         self.kafka = Reachability(settings.bootstrap_servers)
-        self.health.kafka_failed(self.kafka.problem())
         self.engine = create_engine(settings.database_url, timeouts=database_timeouts(settings))
         self.consumer = consumer_factory(
             kafka_config(settings)
@@ -523,10 +522,14 @@ class Service:
 
     def _on_error(self, error: KafkaError) -> None:
         """librdkafka's client-wide errors: a fatal one stops the service (raised out of the
-        poll that served it); connection failures say why Kafka is unreachable."""
+        poll that served it); connection failures say why Kafka is unreachable (twenty
+        times a second while it is: `Reachability` logs them once); any other is logged."""
         if error.fatal():
             raise KafkaException(error)
-        self.kafka.on_error(error)
+        if not self.kafka.on_error(error):
+            log.warning(
+                "kafka.error", error=str(error), bootstrap_servers=self.settings.bootstrap_servers
+            )
         self._kafka_observed()
 
     def _kafka_observed(self) -> None:

@@ -128,7 +128,8 @@ def test_errors_that_say_nothing_about_connections_are_ignored() -> None:
     kafka = Reachability(SERVERS)
     kafka.on_statistics(statistics(("learned", "UP")))
     with capture_logs() as logs:
-        kafka.on_error(KafkaError(KafkaError._MSG_TIMED_OUT, "timed out"))
+        assert not kafka.on_error(KafkaError(KafkaError._MSG_TIMED_OUT, "timed out"))
         kafka.on_statistics(statistics(("learned", "UP")))
     assert logs == []
     assert kafka.last_error is None
+    assert kafka.on_error(REFUSED)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from confluent_kafka import KafkaError, KafkaException
+from structlog.testing import capture_logs
 
 from analytics.consumer import Backoff, DeadLetterFlood, DeadLetterGuard, Service, kafka_config
 from analytics.deadletters import DeadLetter, Source
@@ -72,12 +75,27 @@ def test_static_membership_reaches_the_kafka_client_from_the_environment(
     assert config["group.id"] == "mysql-analytics-service"
 
 
-def test_a_fatal_client_error_is_raised_out_of_the_poll_that_serves_it(tmp_path: Path) -> None:
+@pytest.fixture
+def default_structlog() -> Iterator[None]:
+    """Other tests configure structlog (the demo filters below ERROR); this needs its defaults."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("default_structlog")
+def test_a_fatal_client_error_stops_the_service_others_are_noted_or_logged(tmp_path: Path) -> None:
     settings = ConsumerSettings(database_url=f"sqlite:///{tmp_path / 'unused.db'}")
     service = Service(settings, consumer_factory=lambda _config: object())  # type: ignore[arg-type,return-value]
     service.engine.dispose()
     fenced = KafkaError(KafkaError.FENCED_INSTANCE_ID, "fenced by another instance", fatal=True)
     with pytest.raises(KafkaException, match="fenced by another instance"):
         service._on_error(fenced)
-    service._on_error(KafkaError(KafkaError._TRANSPORT, "b:9092/1: Connection refused"))
+    with capture_logs() as logs:
+        service._on_error(KafkaError(KafkaError._TRANSPORT, "b:9092/1: Connection refused"))
+        service._on_error(KafkaError(KafkaError._MAX_POLL_EXCEEDED, "poll interval exceeded"))
     assert service.kafka.last_error == "b:9092/1: Connection refused"
+    # A connection error is noted for the kafka.unreachable line (logged when all brokers
+    # are down); another error is logged.
+    assert [entry["event"] for entry in logs] == ["kafka.error"]
+    assert "poll interval exceeded" in logs[0]["error"]
