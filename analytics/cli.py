@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from analytics import bench, consumer, migrate, rebuild
 from analytics import replay as group_replay
 from analytics.broker import EmbeddedBroker
+from analytics.brokers import BrokerUnreachable
 from analytics.db import DATABASE_URL_ENV, create_engine, database_url
 from analytics.demo import DEFAULT_DEMO_DATABASE, DemoOptions, run_demo
 from analytics.dlq import (
@@ -86,6 +87,11 @@ def _shown(url: str) -> str:
 def _fail(exc: Exception, message: str | None = None) -> NoReturn:
     typer.echo(message or f"Error: {exc}", err=True)
     raise typer.Exit(1) from exc
+
+
+def _kafka_unreachable(exc: BrokerUnreachable) -> NoReturn:
+    typer.echo(f"Error: {exc}", err=True)
+    raise typer.Exit(consumer.EXIT_KAFKA_UNREACHABLE) from None
 
 
 @migrate_app.command("upgrade")
@@ -469,6 +475,9 @@ def _option(help_text: str) -> Any:
 def consume_command(
     bootstrap_servers: Annotated[str | None, _option("Kafka bootstrap servers.")] = None,
     group_id: Annotated[str | None, _option("Consumer group id.")] = None,
+    group_instance_id: Annotated[
+        str | None, _option("Static group membership id, unique per instance; empty = dynamic.")
+    ] = None,
     topics: Annotated[str | None, _option("Comma-separated topics.")] = None,
     database_url: DatabaseUrl = None,
     batch_size: Annotated[int | None, _option("Most messages per transaction.")] = None,
@@ -645,7 +654,10 @@ def demo_command(
             progress.update(produced, completed=done_producing)
             progress.update(applied, completed=done_applying, total=done_producing)
 
-        result = run_demo(options, show)
+        try:
+            result = run_demo(options, show)
+        except BrokerUnreachable as exc:
+            _kafka_unreachable(exc)
     typer.echo(
         f"Streamed {result.produced} messages through Kafka into {_shown(result.database_url)} "
         f"in {result.seconds:.1f}s."
@@ -770,6 +782,8 @@ def simulate_command(
     console = Console(stderr=True)
     try:
         tally = simulator.run(simulation, console, output, bootstrap_servers, rate, duration)
+    except BrokerUnreachable as exc:
+        _kafka_unreachable(exc)
     except (simulator.KafkaSinkError, OSError) as exc:
         _fail(exc)
     if console.is_terminal:

@@ -38,6 +38,7 @@ import sqlalchemy as sa
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from analytics.brokers import Reachability
 from analytics.db import Problem, Timeouts, create_engine, permanent_problem, server_message
 from analytics.deadletters import Source
 from analytics.logs import kafka_logger
@@ -54,6 +55,14 @@ EXIT_RETRIES_EXHAUSTED = 4
 EXIT_KAFKA_FATAL = 5
 EXIT_DATABASE_UNUSABLE = 6
 EXIT_DATABASE_UNREACHABLE = 7
+# Not the service's (it waits for Kafka, see `Reachability`): commands that need a broker
+# to do their job (`simulate`, `demo`) exit so when none answers.
+EXIT_KAFKA_UNREACHABLE = 8
+
+# A healthy join takes a few seconds (Kafka's group.initial.rebalance.delay.ms is 3 s);
+# a longer wait for partitions is explained in the log, then again every so often.
+WAITING_LOG_AFTER_SECONDS = 5.0
+WAITING_LOG_EVERY_SECONDS = 30.0
 
 Partition = tuple[str, int]
 
@@ -75,7 +84,7 @@ class Abandoned(Exception):
 
 
 def kafka_config(settings: ConsumerSettings) -> dict[str, Any]:
-    return {
+    config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": settings.group_id,
         "auto.offset.reset": "earliest",
@@ -83,14 +92,21 @@ def kafka_config(settings: ConsumerSettings) -> dict[str, Any]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "session.timeout.ms": settings.session_timeout_ms,
-        # Several heartbeats per session, as Kafka recommends; librdkafka's default (3 s)
-        # would expire any session shorter than that.
-        "heartbeat.interval.ms": max(100, settings.session_timeout_ms // 3),
+        # Members learn of a rebalance from a heartbeat's answer, so the interval bounds
+        # how long every rebalance waits for them: librdkafka's 3 s, or a third of a
+        # shorter session (several heartbeats per session, as Kafka recommends).
+        "heartbeat.interval.ms": max(100, min(3000, settings.session_timeout_ms // 3)),
         "max.poll.interval.ms": settings.max_poll_interval_ms,
         "client.id": "social-analytics",
-        # librdkafka's statistics carry each partition's consumer lag (see _on_statistics).
+        # librdkafka's statistics carry each partition's consumer lag (see _on_statistics)
+        # and the state of each broker connection (see Reachability).
         "statistics.interval.ms": 1000,
     }
+    if settings.group_instance_id:
+        # Static membership: a restart within the session timeout gets the same
+        # partitions back without a rebalance; close() then does not leave the group.
+        config["group.instance.id"] = settings.group_instance_id
+    return config
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -144,12 +160,18 @@ class Service:
     ) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.health = Health(settings.stuck_after_seconds)
+        self.metrics.watch(self.health)
+        self.kafka = Reachability(settings.bootstrap_servers)
         self.engine = create_engine(settings.database_url, timeouts=database_timeouts(settings))
         self.consumer = consumer_factory(
             kafka_config(settings)
-            | {"stats_cb": self._on_statistics, "logger": kafka_logger(settings.bootstrap_servers)}
+            | {
+                "stats_cb": self._on_statistics,
+                "error_cb": self._on_error,
+                "logger": kafka_logger(settings.bootstrap_servers),
+            }
         )
-        self.health = Health(settings.stuck_after_seconds)
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
         self.secrets = settings.secret_names
@@ -157,6 +179,10 @@ class Service:
         self.revoked_while_polling: set[Partition] = set()
         self.paused = False
         self.stopping = False
+        # Since when the group has not answered with an assignment (None: it has), and
+        # when that was last logged.
+        self.waiting_since: float | None = None
+        self.waiting_logged: float | None = None
         self.account: str | None = None  # the database account, learnt by the start checks
 
     # --- lifecycle -------------------------------------------------------------------
@@ -174,6 +200,7 @@ class Service:
             )
         try:
             self._check_database()
+            self.waiting_since = time.monotonic()
             self.consumer.subscribe(
                 list(self.settings.topics),
                 on_assign=self._on_assign,
@@ -294,7 +321,7 @@ class Service:
                         error=str(error),
                         bootstrap_servers=self.settings.bootstrap_servers,
                     )
-            self.health.progressed()
+            self._polled(messages)
         # A revocation during consume() drops messages of partitions no longer ours.
         return [m for m in batch if (m.topic, m.partition) in self.assigned]
 
@@ -416,8 +443,8 @@ class Service:
             while time.monotonic() < deadline and not self.stopping:
                 # Polling a paused consumer fetches nothing but keeps it in the group
                 # and runs rebalance callbacks.
-                self.consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
-                self.health.progressed()
+                message = self.consumer.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+                self._polled([message] if message is not None else [])
         finally:
             self._resume()
 
@@ -433,6 +460,9 @@ class Service:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        # Even an empty assignment is the group's answer: nothing more to wait for.
+        self.waiting_since = self.waiting_logged = None
+        self.metrics.assigned_partitions.set(len(self.assigned))
         if self.paused:
             consumer.pause(partitions)
         log.info("partitions.assigned", partitions=_names(partitions))
@@ -441,7 +471,42 @@ class Service:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned -= revoked
         self.revoked_while_polling |= revoked
+        if not self.assigned and self.waiting_since is None:
+            self.waiting_since = time.monotonic()
+        self.metrics.assigned_partitions.set(len(self.assigned))
+        for tp in partitions:
+            # Its new owner reports them: kept here, they would be counted twice.
+            self.metrics.lag.remove(tp.topic, str(tp.partition))
+            self.metrics.committed_offset.remove(tp.topic, str(tp.partition))
         log.info("partitions.revoked", partitions=_names(partitions))
+
+    def _polled(self, messages: Sequence[Message]) -> None:
+        """After each poll: an empty one counts as progress only while a broker answers."""
+        if messages or self.kafka.reachable:
+            self.health.progressed()
+        if self.waiting_since is not None and self.kafka.reachable:
+            self._explain_waiting(self.waiting_since)
+
+    def _explain_waiting(self, since: float) -> None:
+        """Log a wait for partitions once it has lasted WAITING_LOG_AFTER_SECONDS, then every
+        WAITING_LOG_EVERY_SECONDS: a restart may wait for its group for a while."""
+        now = time.monotonic()
+        if self.waiting_logged is None:
+            due = now - since >= WAITING_LOG_AFTER_SECONDS
+        else:
+            due = now - self.waiting_logged >= WAITING_LOG_EVERY_SECONDS
+        if not due:
+            return
+        self.waiting_logged = now
+        log.warning(
+            "partitions.waiting",
+            group=self.settings.group_id,
+            waited_seconds=round(now - since),
+            session_timeout_ms=self.settings.session_timeout_ms,
+            reason="the group has not assigned partitions yet: a rebalance waits for every "
+            "member to rejoin, and for a member that stopped without leaving the group until "
+            "its session times out",
+        )
 
     # --- observability ---------------------------------------------------------------
 
@@ -473,9 +538,29 @@ class Service:
             seconds=round(seconds, 4),
         )
 
+    def _on_error(self, error: KafkaError) -> None:
+        """librdkafka's client-wide errors: a fatal one stops the service (raised out of the
+        poll that served it); connection failures say why Kafka is unreachable (twenty
+        times a second while it is: `Reachability` logs them once); any other is logged."""
+        if error.fatal():
+            raise KafkaException(error)
+        if not self.kafka.on_error(error):
+            log.warning(
+                "kafka.error", error=str(error), bootstrap_servers=self.settings.bootstrap_servers
+            )
+        self._kafka_observed()
+
+    def _kafka_observed(self) -> None:
+        self.health.kafka_failed(self.kafka.problem())
+        self.metrics.brokers_up.set(self.kafka.brokers_up)
+
     def _on_statistics(self, document: str) -> None:
-        """Record the lag librdkafka computes for each assigned partition."""
-        for topic, details in json.loads(document).get("topics", {}).items():
+        """Record which brokers answer, and the lag librdkafka computes for each assigned
+        partition."""
+        statistics = json.loads(document)
+        self.kafka.on_statistics(statistics)
+        self._kafka_observed()
+        for topic, details in statistics.get("topics", {}).items():
             for partition, figures in details.get("partitions", {}).items():
                 if partition == "-1" or (topic, int(partition)) not in self.assigned:
                     continue

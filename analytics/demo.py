@@ -18,6 +18,7 @@ from pathlib import Path
 
 from analytics import migrate, offsets
 from analytics.broker import EmbeddedBroker
+from analytics.brokers import check_reachable
 from analytics.consumer import Service
 from analytics.events import TOPICS
 from analytics.settings import ConsumerSettings
@@ -51,6 +52,10 @@ Progress = Callable[[int, int], None]  # (produced so far, applied so far)
 
 
 def run_demo(options: DemoOptions, progress: Progress = lambda _p, _a: None) -> DemoResult:
+    """Raises BrokerUnreachable, before anything is started or written, when the Kafka of
+    `options.bootstrap_servers` does not answer."""
+    if options.bootstrap_servers is not None:
+        check_reachable(options.bootstrap_servers)
     database_url = options.database_url or _fresh_sqlite(DEFAULT_DEMO_DATABASE)
     migrate.upgrade(database_url)
     with ExitStack() as stack:

@@ -72,6 +72,17 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.brokers_up = Gauge(
+            "analytics_kafka_brokers_up",
+            "Kafka brokers the consumer is connected to (0: Kafka unreachable)",
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "analytics_assigned_partitions",
+            "Partitions assigned to this consumer by its group",
+            registry=r,
+        )
+        self.healthy = Gauge("analytics_healthy", "1 when /health answers 200, else 0", registry=r)
         self.event_time_lag = Gauge(
             "analytics_event_time_lag_seconds",
             "Now minus the timestamp of the newest event applied, per topic",
@@ -79,6 +90,10 @@ class Metrics:
             registry=r,
         )
         self._newest_event_time: dict[str, datetime] = {}
+
+    def watch(self, health: Health) -> None:
+        """analytics_healthy reports what /health would answer at scrape time."""
+        self.healthy.set_function(lambda: float(health.report()[0]))
 
     def applied_event_time(self, topic: str, stamp: datetime) -> None:
         """Record that an event of `topic` stamped `stamp` (naive UTC) was applied. The lag is
@@ -99,11 +114,12 @@ class Metrics:
 @dataclass
 class Health:
     """Liveness as the consumer reports it: progress ticks and what is wrong with the
-    database, in words that name the cause ("permission denied: ...")."""
+    database or Kafka, in words that name the cause ("permission denied: ...")."""
 
     stuck_after_seconds: float
     last_progress: float = field(default_factory=time.monotonic)
     database_error: str | None = None
+    kafka_error: str | None = None  # why no progress can be made while it lasts
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def progressed(self) -> None:
@@ -114,12 +130,17 @@ class Health:
         with self.lock:
             self.database_error = problem
 
+    def kafka_failed(self, problem: str | None) -> None:
+        with self.lock:
+            self.kafka_error = problem
+
     def report(self) -> tuple[bool, dict[str, object]]:
         with self.lock:
             idle = time.monotonic() - self.last_progress
             problems = []
             if idle > self.stuck_after_seconds:
-                problems.append(f"no progress for {idle:.0f}s")
+                cause = f": {self.kafka_error}" if self.kafka_error else ""
+                problems.append(f"no progress for {idle:.0f}s{cause}")
             if self.database_error is not None:
                 problems.append(self.database_error)
         return not problems, {"healthy": not problems, "problems": problems}

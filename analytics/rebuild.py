@@ -75,7 +75,7 @@ SWAP_LOCK_WAIT_SECONDS = 60
 SWAP_ATTEMPTS = 10
 
 EXIT_REFUSED = 1
-EXIT_INTERRUPTED = 8
+EXIT_INTERRUPTED = 9  # 8 is Kafka unreachable
 
 
 class RebuildRefused(Exception):

@@ -58,6 +58,14 @@ class ConsumerSettings(SecretSettings):
 
     bootstrap_servers: str = Field("localhost:9092", description="Kafka bootstrap servers")
     group_id: str = Field(DEFAULT_GROUP_ID, min_length=1, description="Kafka consumer group")
+    group_instance_id: str = Field(
+        "",
+        max_length=249,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Kafka group.instance.id (static membership), unique per instance: a "
+        "restart within the session timeout keeps its partitions without a rebalance; "
+        "empty = dynamic membership",
+    )
     topics: Annotated[tuple[str, ...], NoDecode] = Field(
         TOPICS, description="Topics to consume (comma-separated)"
     )

@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from analytics.brokers import check_reachable
 from producer_sim.faults import inject_faults
 from producer_sim.message import Message
 from producer_sim.sinks import JsonLinesSink, KafkaSink, KafkaSinkError, Sink, Tally, send_all
@@ -102,11 +103,13 @@ def run(
     (a JSON-lines file, or standard output for None or "-"); return what was written.
     With `duration`, stop after that many seconds if the events are not all out by then.
 
-    Raises KafkaSinkError when Kafka refuses or cannot take the messages.
+    Raises BrokerUnreachable when no broker answers (within a few seconds), KafkaSinkError
+    when Kafka refuses or cannot take the messages.
     """
     with ExitStack() as stack:
         sink: Sink
         if bootstrap_servers is not None:
+            check_reachable(bootstrap_servers)
             try:
                 sink = KafkaSink(bootstrap_servers, rate=rate)
             except KafkaException as exc:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import typer
+import yaml
 from sqlalchemy.engine import make_url
 from typer.core import TyperGroup
 from typer.testing import CliRunner
@@ -418,3 +419,91 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_local() 
         assert not dockerignored(source.rstrip("/")), source
     for local in (".venv", ".git", "tests", "analytics-data", ".mypy_cache", ".env"):
         assert dockerignored(local), local
+
+
+# --- the monitoring profile: Prometheus and Grafana with the operations kit ---------------
+
+OPS = ROOT / "ops"
+MONITORING_SERVICES = {"prometheus", "grafana"}
+
+
+@pytest.fixture(scope="module")
+def monitoring() -> dict[str, Any]:
+    """Every service with the `monitoring` profile enabled."""
+    found: dict[str, Any] = resolved("monitoring")["services"]
+    return found
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> host path of the service's read-only bind mounts."""
+    mounts = {}
+    for volume in service["volumes"]:
+        if volume["type"] == "bind":
+            assert volume.get("read_only"), f"{volume['target']} should be mounted read-only"
+            mounts[volume["target"]] = Path(volume["source"])
+    return mounts
+
+
+def in_container(mounts: dict[str, Path], path: str) -> Path:
+    """The host file behind a container path, through the bind mounts."""
+    for target, source in mounts.items():
+        if path.startswith(target + "/"):
+            return source / path.removeprefix(target + "/")
+    raise AssertionError(f"{path} is not inside a mounted directory: {sorted(mounts)}")
+
+
+def test_the_monitoring_profile_adds_prometheus_and_grafana(monitoring: dict[str, Any]) -> None:
+    completed = run_compose("--profile", "monitoring", "config", "-q")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    assert set(monitoring) == DEFAULT_SERVICES | MONITORING_SERVICES
+    for name in MONITORING_SERVICES:
+        assert monitoring[name]["profiles"] == ["monitoring"]
+
+
+def test_prometheus_loads_the_kit_s_configuration_and_rules(monitoring: dict[str, Any]) -> None:
+    prometheus = monitoring["prometheus"]
+    mounts = bind_mounts(prometheus)
+    assert mounts == {"/etc/prometheus": OPS / "prometheus"}
+    (config_flag,) = [arg for arg in prometheus["command"] if arg.startswith("--config.file=")]
+    config_file = in_container(mounts, config_flag.removeprefix("--config.file="))
+    config = yaml.safe_load(config_file.read_text())
+    for rules in config["rule_files"]:
+        assert (config_file.parent / rules).is_file(), rules
+
+
+def test_prometheus_scrapes_the_consumer_where_it_serves_metrics(
+    monitoring: dict[str, Any],
+) -> None:
+    config = yaml.safe_load((OPS / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    (static,) = job["static_configs"]
+    (target,) = static["targets"]
+    host, port = target.split(":")
+    assert host == "consumer"
+    assert int(port) == int(monitoring["consumer"]["environment"]["ANALYTICS_METRICS_PORT"])
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    # The alerts select the scrape job by name.
+    assert f'job="{job["job_name"]}"' in (OPS / "prometheus" / "alerts.yml").read_text()
+
+
+def test_grafana_provisions_the_prometheus_datasource_and_the_dashboard(
+    monitoring: dict[str, Any],
+) -> None:
+    grafana = monitoring["grafana"]
+    mounts = bind_mounts(grafana)
+    provisioning = in_container(mounts, "/etc/grafana/provisioning/datasources").parent
+    assert provisioning == OPS / "grafana" / "provisioning"
+    (datasource,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    (port,) = [port["target"] for port in monitoring["prometheus"]["ports"]]
+    assert datasource["url"] == f"http://prometheus:{port}"
+    (provider,) = yaml.safe_load(
+        (provisioning / "dashboards" / "social-analytics.yml").read_text()
+    )["providers"]
+    dashboards = in_container(mounts, provider["options"]["path"] + "/")
+    assert dashboards == OPS / "grafana" / "dashboards"
+    assert sorted(p.name for p in dashboards.glob("*.json")) == ["social-analytics.json"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert in_container(mounts, home).is_file()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,10 +15,12 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from analytics.cli import app
+from analytics.consumer import EXIT_KAFKA_UNREACHABLE
 from analytics.db import create_engine
 from analytics.schema import READ_MODEL_TABLES, dead_letters
 from producer_sim import generate, inject_faults
 from tests.consumer.harness import table_contents
+from tests.consumer.proxy import free_port
 
 runner = CliRunner()
 EVENTS, SEED = 800, 5
@@ -73,3 +79,29 @@ def test_demo_runs_again_from_a_fresh_database(
         first.output.split("Streamed")[1].split("in ")[0]
         == second.output.split("Streamed")[1].split("in ")[0]
     )
+
+
+def test_demo_with_a_kafka_that_does_not_answer_fails_in_one_line_naming_it(
+    tmp_path: Path,
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "analytics", "demo", "--bootstrap-servers", dead],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert completed.returncode == EXIT_KAFKA_UNREACHABLE, completed.stderr[-3000:]
+    (line,) = completed.stderr.splitlines()
+    assert line.startswith("Error: Kafka unreachable")
+    assert dead in line
+    assert completed.stdout == ""
+    assert took < 15
+    # Nothing was started or written before the broker was found missing.
+    assert not (tmp_path / "analytics-data").exists()

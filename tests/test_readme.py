@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from analytics.cli import app
+from analytics.metrics import Metrics
 from analytics.settings import ConsumerSettings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -45,3 +46,11 @@ def test_every_setting_is_a_consume_flag() -> None:
     flags = {option for parameter in consume.params for option in parameter.opts}
     missing = [f"--{name.replace('_', '-')}" for name in ConsumerSettings.model_fields]
     assert [flag for flag in missing if flag not in flags] == []
+
+
+def test_every_metric_is_in_the_metrics_table() -> None:
+    exposed = {
+        family.name + "_total" if family.type == "counter" else family.name
+        for family in Metrics().registry.collect()
+    }
+    assert [name for name in sorted(exposed) if f"| `{name}` |" not in README] == []

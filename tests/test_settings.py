@@ -40,6 +40,8 @@ def test_environment_is_read_and_topics_are_comma_separated(
         ({"retry_initial_seconds": 5, "retry_max_seconds": 1}, "retry_max_seconds"),
         ({"dead_letter_max_ratio": 1.5}, "dead_letter_max_ratio"),
         ({"metrics_port": 70000}, "metrics_port"),
+        ({"group_instance_id": "pod 0"}, "group_instance_id"),
+        ({"group_instance_id": "x" * 250}, "group_instance_id"),
     ],
 )
 def test_invalid_values_are_refused_by_name(overrides: dict[str, object], named: str) -> None:

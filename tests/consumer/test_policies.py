@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from analytics.consumer import Backoff, DeadLetterFlood, DeadLetterGuard, kafka_config
+import pytest
+import structlog
+from confluent_kafka import KafkaError, KafkaException
+from structlog.testing import capture_logs
+
+from analytics.consumer import Backoff, DeadLetterFlood, DeadLetterGuard, Service, kafka_config
 from analytics.deadletters import DeadLetter, Source
 from analytics.errors import InvalidEvent, Reason
 from analytics.pipeline import BatchOutcome
@@ -41,3 +48,54 @@ def test_offsets_are_never_committed_automatically() -> None:
     assert config["enable.auto.offset.store"] is False
     assert config["auto.offset.reset"] == "earliest"
     assert config["heartbeat.interval.ms"] == 2000
+
+
+def test_heartbeats_come_every_3_seconds_or_several_times_per_shorter_session() -> None:
+    # A rebalance waits for every member to learn of it from a heartbeat's answer.
+    assert kafka_config(ConsumerSettings())["heartbeat.interval.ms"] == 3000
+    assert kafka_config(ConsumerSettings(session_timeout_ms=2000))["heartbeat.interval.ms"] == 666
+
+
+def test_static_membership_reaches_the_kafka_client_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert "group.instance.id" not in kafka_config(ConsumerSettings())
+    monkeypatch.setenv("ANALYTICS_GROUP_INSTANCE_ID", "analytics-0")
+    monkeypatch.setenv("ANALYTICS_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    configs: list[dict[str, Any]] = []
+
+    def factory(config: dict[str, Any]) -> Any:
+        configs.append(config)
+        return object()
+
+    service = Service(ConsumerSettings(), consumer_factory=factory)
+    service.engine.dispose()
+    (config,) = configs
+    assert config["group.instance.id"] == "analytics-0"
+    assert config["group.id"] == "mysql-analytics-service"
+
+
+@pytest.fixture
+def default_structlog() -> Iterator[None]:
+    """Other tests configure structlog (the demo filters below ERROR); this needs its defaults."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("default_structlog")
+def test_a_fatal_client_error_stops_the_service_others_are_noted_or_logged(tmp_path: Path) -> None:
+    settings = ConsumerSettings(database_url=f"sqlite:///{tmp_path / 'unused.db'}")
+    service = Service(settings, consumer_factory=lambda _config: object())  # type: ignore[arg-type,return-value]
+    service.engine.dispose()
+    fenced = KafkaError(KafkaError.FENCED_INSTANCE_ID, "fenced by another instance", fatal=True)
+    with pytest.raises(KafkaException, match="fenced by another instance"):
+        service._on_error(fenced)
+    with capture_logs() as logs:
+        service._on_error(KafkaError(KafkaError._TRANSPORT, "b:9092/1: Connection refused"))
+        service._on_error(KafkaError(KafkaError._MAX_POLL_EXCEEDED, "poll interval exceeded"))
+    assert service.kafka.last_error == "b:9092/1: Connection refused"
+    # A connection error is noted for the kafka.unreachable line (logged when all brokers
+    # are down); another error is logged.
+    assert [entry["event"] for entry in logs] == ["kafka.error"]
+    assert "poll interval exceeded" in logs[0]["error"]

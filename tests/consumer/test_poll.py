@@ -3,6 +3,7 @@ broker's own rebalances are not deterministic enough to land inside one poll).""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,4 +96,29 @@ def test_messages_of_a_partition_lost_for_good_are_dropped(tmp_path: Path) -> No
     batch = svc._poll_batch()
 
     assert [(m.partition, m.offset) for m in batch] == [(0, 0), (0, 1)]
+    svc.engine.dispose()
+
+
+def gauge(svc: Service, name: str) -> dict[tuple[str, str], float]:
+    return {
+        (sample.labels["topic"], sample.labels["partition"]): sample.value
+        for family in svc.metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def test_a_revoked_partition_s_lag_and_offset_are_left_to_its_new_owner(tmp_path: Path) -> None:
+    svc, scripted = service(tmp_path)
+    ours, theirs = TopicPartition("user", 0), TopicPartition("user", 1)
+    svc._on_assign(scripted, [ours, theirs])  # type: ignore[arg-type]
+    lags = {"0": {"consumer_lag": 5}, "1": {"consumer_lag": 7}}
+    svc._on_statistics(json.dumps({"topics": {"user": {"partitions": lags}}}))
+    svc.metrics.committed_offset.labels("user", "0").set(10)
+    svc.metrics.committed_offset.labels("user", "1").set(20)
+
+    svc._on_revoke(scripted, [theirs])  # type: ignore[arg-type]
+
+    assert gauge(svc, "analytics_consumer_lag") == {("user", "0"): 5}
+    assert gauge(svc, "analytics_last_committed_offset") == {("user", "0"): 10}
     svc.engine.dispose()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -11,10 +14,12 @@ from typer.testing import CliRunner, Result
 
 from analytics.broker import EmbeddedBroker
 from analytics.cli import app
+from analytics.consumer import EXIT_KAFKA_UNREACHABLE
 from analytics.errors import InvalidEvent
 from analytics.events import TOPICS, decode_event
 from producer_sim import generate
 from producer_sim.run import Simulation, describe, run
+from tests.consumer.proxy import free_port
 
 runner = CliRunner()
 
@@ -125,3 +130,23 @@ def test_a_duration_bounds_the_run(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert len(by_count.read_bytes().splitlines()) == 50
+
+
+def test_simulate_to_a_kafka_that_does_not_answer_fails_in_one_line_naming_it() -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "analytics", "simulate", "--bootstrap-servers", dead],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    took = time.monotonic() - started
+    assert completed.returncode == EXIT_KAFKA_UNREACHABLE, completed.stderr[-3000:]
+    (line,) = completed.stderr.splitlines()
+    assert line.startswith("Error: Kafka unreachable")
+    assert dead in line
+    assert "Connection refused" in line
+    assert completed.stdout == ""
+    assert took < 15
