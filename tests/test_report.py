@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -554,9 +555,29 @@ def test_cli_tables(known: sa.Engine) -> None:
 
 
 def test_cli_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
-    result = invoke("report", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}")
-    assert result.exit_code == 1
-    assert "analytics migrate upgrade" in result.stderr
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    result = invoke("report", "--database-url", f"sqlite:///{empty}")
+    assert result.exit_code == 6
+    assert result.stderr.startswith(f"Error: schema not migrated (sqlite:///{empty}): ")
+    assert result.stderr.endswith("; fix: run `analytics migrate upgrade`\n")
+
+
+def test_cli_refuses_a_missing_sqlite_file_and_creates_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the README's `report --days 7` did after `demo`: the default database file
+    did not exist, and the report left an empty one behind."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANALYTICS_DATABASE_URL", raising=False)
+    result = invoke("report", "--days", "7", "--top", "20", "--format", "json")
+    assert result.exit_code == 6
+    assert result.stderr == (
+        "Error: unknown database (sqlite:///analytics-data/analytics.db): no such file; fix:"
+        " create it and run `analytics migrate upgrade`, or correct its name in"
+        " ANALYTICS_DATABASE_URL\n"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_rejects_bad_options(tmp_path: Path) -> None:
