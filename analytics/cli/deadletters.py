@@ -14,7 +14,7 @@ from rich.table import Table
 
 from analytics.cli.boundary import EXIT_FAILED, Failure
 from analytics.cli.database import DatabaseUrl, chosen_url, database_errors, migrated_engine
-from analytics.cli.settings import secret_names
+from analytics.cli.settings import iso_time, secret_names
 from analytics.dlq import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_LIST_LIMIT,
@@ -39,14 +39,6 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-def _utc_time(text: str) -> datetime:
-    """An ISO 8601 date or time; `analytics.dlq` takes one without an offset as UTC."""
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO 8601 date or time") from None
-
-
 TopicFilter = Annotated[
     str | None, typer.Option(help="Only letters from this topic (exact).", show_default=False)
 ]
@@ -56,7 +48,7 @@ ReasonFilter = Annotated[
 SinceFilter = Annotated[
     datetime | None,
     typer.Option(
-        parser=_utc_time,
+        parser=iso_time,
         metavar="ISO",
         help="Only letters that first failed at or after this time (UTC unless it has an offset).",
         show_default=False,
@@ -65,7 +57,7 @@ SinceFilter = Annotated[
 UntilFilter = Annotated[
     datetime | None,
     typer.Option(
-        parser=_utc_time,
+        parser=iso_time,
         metavar="ISO",
         help="Only letters that first failed before this time (UTC unless it has an offset).",
         show_default=False,

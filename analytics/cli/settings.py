@@ -3,8 +3,10 @@ flag and the value (a database URL's password masked)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+import typer
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -50,3 +52,11 @@ def _shown(value: Any) -> str:
     if len(text) > _LONGEST_VALUE:
         text = text[: _LONGEST_VALUE - 1] + "…"
     return repr(text)
+
+
+def iso_time(text: str) -> datetime:
+    """An ISO 8601 date or time option; one without an offset is taken as UTC."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 date or time") from None

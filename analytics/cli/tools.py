@@ -6,15 +6,17 @@ not when the command line starts, so that `analytics consume` does not carry the
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from analytics import migrate
@@ -26,8 +28,12 @@ from analytics.cli.database import (
     migrated_engine,
 )
 from analytics.cli.deadletters import OutputFormat
-from analytics.cli.settings import secret_names
-from analytics.db import create_engine, masked
+from analytics.cli.settings import iso_time, secret_names
+from analytics.db import DATABASE_URL_ENV, create_engine, masked
+
+if TYPE_CHECKING:
+    from analytics.demo import Outcome
+    from producer_sim.sinks import Tally
 
 # Defaults of the tools, kept here so that --help shows them without importing the tools
 # (tests/cli/test_tools.py checks them against the tools' own).
@@ -169,6 +175,7 @@ def demo_command(
         int, typer.Option(min=1, max=200_000, help="Clean events to simulate.")
     ] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 42,
+    start: StartOption = None,
     partitions: Annotated[
         int, typer.Option(min=1, max=64, help="Partitions per topic of the embedded broker.")
     ] = 3,
@@ -183,33 +190,46 @@ def demo_command(
     ] = 0.005,
     bootstrap_servers: Annotated[
         str | None,
-        typer.Option(
-            envvar="ANALYTICS_BOOTSTRAP_SERVERS",
-            help="Use this Kafka instead of the embedded broker.",
-            show_default=False,
+        _option(
+            "Use this Kafka instead of the embedded broker (only this flag:"
+            " ANALYTICS_BOOTSTRAP_SERVERS is not read)."
         ),
     ] = None,
     database_url: Annotated[
         str | None,
-        typer.Option(
-            envvar="ANALYTICS_DATABASE_URL",
-            help=f"Use this database instead of a fresh {DEFAULT_DEMO_DATABASE}.",
-            show_default=False,
+        _option(
+            f"Use this database instead of a fresh sqlite:///{DEFAULT_DEMO_DATABASE} (only this"
+            " flag: ANALYTICS_DATABASE_URL is not read)."
         ),
     ] = None,
 ) -> None:
-    """Run the whole pipeline on this machine: broker, database, consumer, traffic, report."""
+    """Run the whole pipeline on this machine: broker, database, consumer, traffic, report.
+
+    It writes only to its embedded broker and its own SQLite file unless given other
+    servers by flags: the service's environment variables are not read.
+    """
     from analytics.demo import DemoOptions, run_demo
     from analytics.logs import configure as configure_logging
 
+    url = chosen_url(database_url) if database_url else f"sqlite:///{DEFAULT_DEMO_DATABASE}"
+    typer.echo(_demo_setup(bootstrap_servers, database_url, url))
     configure_logging("ERROR", "console")
     options = DemoOptions(
-        events, seed, partitions, duplicates, stale, poison, bootstrap_servers, database_url
+        events,
+        seed,
+        partitions,
+        duplicates,
+        stale,
+        poison,
+        bootstrap_servers,
+        database_url,
+        _utc(start) if start else None,
     )
     console = Console(stderr=True)
     with (
         translated(*tool_errors()),
-        Progress(console=console, disable=not console.is_terminal) as progress,
+        database_errors(url),
+        _counting_progress(console) as progress,
     ):
         produced = progress.add_task("Produced", total=None)
         applied = progress.add_task("Applied ", total=None)
@@ -220,10 +240,54 @@ def demo_command(
 
         result = run_demo(options, show)
     typer.echo(
-        f"Streamed {result.produced} messages through Kafka into {masked(result.database_url)} "
-        f"in {result.seconds:.1f}s."
+        f"Streamed {result.produced:,} messages through Kafka into {masked(url)}"
+        f" in {result.seconds:.1f}s."
     )
-    _print_demo_summary(result.database_url)
+    for line in _guarantee_lines(result.injected, result.outcome):
+        typer.echo(line)
+    _print_demo_summary(url)
+
+
+def _demo_setup(bootstrap_servers: str | None, database_url: str | None, url: str) -> str:
+    """What the demo is about to write to, and which variables it leaves alone."""
+    kafka = bootstrap_servers or "the embedded broker"
+    database = masked(url) if database_url else f"a fresh {url}"
+    ignored = [
+        name for name in ("ANALYTICS_BOOTSTRAP_SERVERS", DATABASE_URL_ENV) if os.environ.get(name)
+    ]
+    note = (
+        f" ({' and '.join(ignored)} not read: the demo uses other servers only when given"
+        " --bootstrap-servers or --database-url.)"
+        if ignored
+        else ""
+    )
+    return f"Demo: Kafka is {kafka}; the database is {database}.{note}"
+
+
+def _guarantee_lines(injected: Tally, outcome: Outcome) -> list[str]:
+    """What was injected next to what the consumer made of it, from its own counters."""
+    resent = injected.duplicates + injected.stale
+    again = outcome.applied - injected.clean  # clean events all apply, once each
+    return [
+        f"Injected: {injected.duplicates:,} duplicate deliveries, {injected.stale:,} stale"
+        f" re-sends and {injected.poison:,} poison messages among {injected.clean:,} events.",
+        f"Absorbed: {again + outcome.stale:,} of {resent:,} re-sent messages —"
+        f" {outcome.stale:,} skipped as older than the stored row, {again:,} applied again at"
+        " their own version (no row changed).",
+        f"Dead-lettered: {outcome.dead_lettered:,} of {injected.poison:,} poison messages"
+        " (`analytics dlq list` says why).",
+    ]
+
+
+def _counting_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
 
 
 DEMO_TOP = 5
@@ -261,35 +325,68 @@ def _print_demo_summary(url: str) -> None:
     for section in [table, *render_tables(report)]:
         console.print(section)
     typer.echo("Next, try:")
-    typer.echo(f"  analytics report --database-url {url}")
-    typer.echo(f"  analytics dlq list --database-url {url}")
+    typer.echo(f"  analytics report --database-url {masked(url)}")
+    typer.echo(f"  analytics dlq list --database-url {masked(url)}")
     typer.echo("  analytics consume --help")
 
 
 def broker_command(
     partitions: Annotated[int, typer.Option(min=1, max=64, help="Partitions per topic.")] = 3,
     brokers: Annotated[int, typer.Option(min=1, max=5, help="Mock brokers in the cluster.")] = 1,
+    port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="Bootstrap port on 127.0.0.1; 0 = one the system picks."
+        ),
+    ] = 0,
 ) -> None:
     """Run an embedded Kafka broker (in memory) with the five topics until interrupted.
 
     It is librdkafka's mock cluster: real Kafka protocol on 127.0.0.1, no persistence,
-    about 5 MB kept per partition. For demos and tests, not production.
+    about 5 MB kept per partition. For demos and tests, not production. It prints the line
+    that points the other commands at it.
     """
-    from analytics.broker import EmbeddedBroker
+    from analytics.broker import EmbeddedBroker, PortForward
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with EmbeddedBroker(brokers=brokers, partitions=partitions) as broker:
-        typer.echo(broker.bootstrap_servers, nl=True)
+        forward = PortForward(port, broker.bootstrap_servers) if port else None
+        address = forward.address if forward else broker.bootstrap_servers
+        typer.echo(f"export ANALYTICS_BOOTSTRAP_SERVERS={address}")
         sys.stdout.flush()
+        typer.echo(
+            f"Embedded broker: {partitions} partitions per topic, in memory; Ctrl-C stops it.",
+            err=True,
+        )
         stop.wait()
+        if forward:
+            forward.close()
+
+
+StartOption = Annotated[
+    datetime | None,
+    typer.Option(
+        parser=iso_time,
+        metavar="ISO",
+        help="Time of the simulated world's first event (UTC unless it has an offset)."
+        " Default: early enough that its last event is in the past.",
+        show_default=False,
+    ),
+]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def simulate_command(
     seed: Annotated[
-        int, typer.Option(help="Seed of the simulated world; a seed always gives the same bytes.")
+        int,
+        typer.Option(help="Seed of the simulated world; a seed and a --start give the same bytes."),
     ] = 42,
+    start: StartOption = None,
     events: Annotated[
         int | None,
         typer.Option(
@@ -322,6 +419,14 @@ def simulate_command(
         float,
         typer.Option(min=0.0, max=1.0, help="Chance per event of an injected poison message."),
     ] = 0.0,
+    colliding_order_numbers: Annotated[
+        bool,
+        typer.Option(
+            "--colliding-order-numbers",
+            help="Order numbers as the backend makes them (4 hex digits): unique within the"
+            " run, but they collide with other runs' (key_conflict dead letters).",
+        ),
+    ] = False,
     output: Annotated[
         Path | None, _option("JSON-lines file to write; '-' (the default) is standard output.")
     ] = None,
@@ -335,8 +440,11 @@ def simulate_command(
     """Generate realistic platform events (the same for the same seed) to a file or Kafka.
 
     Each line of the output is one message value, as `analytics load` reads .jsonl files.
+    No event is stamped later than the moment the run starts.
     """
+    from producer_sim import recent_start
     from producer_sim import run as simulator
+    from producer_sim.orders import BACKEND_ORDER_DIGITS, UNIQUE_ORDER_DIGITS
 
     if output is not None and bootstrap_servers is not None:
         raise typer.BadParameter("give --output or --bootstrap-servers, not both")
@@ -346,13 +454,32 @@ def simulate_command(
         raise typer.BadParameter(str(exc), param_hint="--domains") from None
     if events is None:
         events = simulator.UNLIMITED if duration is not None else 1000
-    simulation = simulator.Simulation(seed, events, chosen, duplicates, stale, poison)
+    now = datetime.now(UTC)
+    known_length = events < simulator.UNLIMITED and chosen is None
+    first = _utc(start) if start else recent_start(now, events if known_length else None)
+    simulation = simulator.Simulation(
+        seed,
+        events,
+        chosen,
+        duplicates,
+        stale,
+        poison,
+        start=first,
+        order_digits=BACKEND_ORDER_DIGITS if colliding_order_numbers else UNIQUE_ORDER_DIGITS,
+        not_after=now,
+    )
     console = Console(stderr=True)
     with translated(*tool_errors(), Known(OSError, EXIT_USAGE, _os_error)):
         tally = simulator.run(simulation, console, output, bootstrap_servers, rate, duration)
-    if console.is_terminal:
-        destination = bootstrap_servers or str(output or "standard output")
-        console.print(simulator.describe(tally, destination))
+    destination = bootstrap_servers or str(output or "standard output")
+    console.print(simulator.describe(tally, destination), soft_wrap=True)
+    console.print(f"The simulated world starts at {first:%Y-%m-%d %H:%M:%S} UTC.", soft_wrap=True)
+    if tally.clean < events and duration is None:
+        console.print(
+            f"It reached the present after {tally.clean:,} events; give an earlier --start"
+            " for more.",
+            soft_wrap=True,
+        )
 
 
 def _os_error(exc: OSError) -> str:
