@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -107,3 +108,28 @@ def test_a_busy_metrics_port_is_one_line_naming_the_setting(
         " (--metrics-host), or 0 to turn them off"
     )
     assert "Traceback" not in result.output
+
+
+def test_consume_logs_its_effective_settings_with_the_password_masked() -> None:
+    url = "mysql+mysqldb://analytics:s3cret@127.0.0.1:1/analytics"
+    result = runner.invoke(
+        app,
+        [
+            "consume",
+            "--database-url",
+            url,
+            "--permanent-error-retry-seconds",
+            "0",
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 7, result.output
+    first = json.loads(result.stderr.splitlines()[0])
+    assert first["event"] == "consumer.settings"
+    assert first["database_url"] == "mysql+mysqldb://analytics:***@127.0.0.1:1/analytics"
+    assert first["batch_size"] == 5000
+    assert first["topics"] == "user,supplier,product,post,order"
+    assert "s3cret" not in result.output
