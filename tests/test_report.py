@@ -14,6 +14,8 @@ from sqlalchemy.dialects import mysql, sqlite
 from typer.testing import CliRunner, Result
 
 from analytics.cli import app
+from analytics.deadletters import Source
+from analytics.load import load
 from analytics.report import (
     DayRow,
     EntityCounts,
@@ -28,10 +30,15 @@ from analytics.report import (
     build_report,
     money,
     read_report,
+    render_tables,
     window,
 )
 from analytics.schema import order_items, orders, posts, products, users
+from analytics.secrets import DEFAULT_SECRETS
+from producer_sim import generate
+from tests.conftest import empty_tables
 from tests.samples import SAMPLES
+from tests.terminal import WIDTHS, assert_readable, rendered
 
 runner = CliRunner()
 
@@ -645,3 +652,32 @@ def test_report_of_events_loaded_through_the_pipeline(engine: sa.Engine) -> None
     table = invoke("report", "--database-url", url)
     assert table.exit_code == 0, table.output
     assert "$407.29" in table.stdout
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_table_is_readable_in_a_terminal(sqlite_engine: sa.Engine, width: int) -> None:
+    empty_tables(sqlite_engine)
+    messages = [
+        Source(message.topic, 0, offset, message.key, message.value)
+        for offset, message in enumerate(generate(3, 3000))
+    ]
+    load(sqlite_engine, messages, 500, DEFAULT_SECRETS)
+    report = read_report(sqlite_engine, top=10)
+    values = [
+        *(f"{p.product_name} {p.product_id} {money(p.revenue_cents)}" for p in report.top_products),
+        *(
+            f"{s.supplier_name} {s.supplier_id} {money(s.revenue_cents)}"
+            for s in report.top_suppliers
+        ),
+        *(f"{d.day} {money(d.revenue_cents)}" for d in report.orders_per_day),
+        *(
+            f"{r.post_type} {r.average_engagement_rate:.4f} {r.media_items}"
+            for r in report.posts_by_type
+        ),
+    ]
+    tables = render_tables(report)
+    shown = "".join(rendered(table, width) for table in tables)
+    for table in tables:
+        assert_readable(table, width, [])
+    words = set(shown.split())
+    assert [word for value in values for word in value.split() if word not in words] == []

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -65,26 +66,32 @@ UntilFilter = Annotated[
 ]
 
 
-def _letters_table(title: str, letters: list[DeadLetterRecord]) -> Table:
-    table = Table(title=title)
-    for name in ("id", "partition", "offset"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for name in ("topic", "event_type", "error_class", "reason", "first_failed_at"):
-        table.add_column(name, overflow="fold")
-    table.add_column("status", no_wrap=True)
+def letters_table(title: str, letters: list[DeadLetterRecord]) -> Table:
+    """One row per letter that an 80-column terminal shows whole: the fixed-width facts
+    stacked in two narrow columns, the reason wrapped on words in the rest."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_lines=True,
+        expand=True,
+        pad_edge=False,
+    )
+    table.add_column("letter, first failed", overflow="fold", max_width=19)
+    table.add_column("event, error", no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)
     for letter in letters:
         table.add_row(
-            str(letter.id),
-            str(letter.partition),
-            str(letter.offset),
-            letter.topic,
-            letter.event_type or "",
-            letter.error_class,
-            _shortened(letter.reason),
-            f"{letter.first_failed_at:%Y-%m-%d %H:%M:%S}",
-            letter.status,
+            f"#{letter.id} {letter.status}\n{letter.first_failed_at:%Y-%m-%d %H:%M:%S}\n"
+            f"{letter.topic}\n[{letter.partition}] @{letter.offset}",
+            f"{letter.event_type or '—'}\n{letter.error_class}",
+            _shortened(letter.reason, REASON_LIMIT),
         )
     return table
+
+
+# Longer reasons are cut (`--format json` has them whole): a few lines at 80 columns.
+REASON_LIMIT = 160
 
 
 def _shortened(text: str, limit: int = 60) -> str:
@@ -136,7 +143,7 @@ def dlq_list_command(
         for letter in letters:
             typer.echo(_letter_json(letter))
         return
-    Console().print(_letters_table(f"{len(letters)} dead letters, newest first", letters))
+    Console().print(letters_table(f"{len(letters)} dead letters, newest first", letters))
 
 
 @app.command("replay")
@@ -177,7 +184,7 @@ def dlq_replay_command(
             selected = select_for_replay(connection, **filters)
         engine.dispose()
         title = f"Selected {len(selected)} pending dead letters (dry run: nothing replayed)"
-        Console().print(_letters_table(title, selected))
+        Console().print(letters_table(title, selected))
         return
     secrets = secret_names()
     now = datetime.now(UTC).replace(tzinfo=None)

@@ -568,11 +568,11 @@ def bench_command(
     ):
         results = bench.run(options, bench.RichProgress(shown))
     out = Console(width=None if sys.stdout.isatty() else 160)
-    out.print(bench.methods_table(results))
+    out.print(bench.methods_table(results, out.width))
     if results["sweep"]:
-        out.print(bench.sweep_table(results))
+        out.print(bench.sweep_table(results, out.width))
     if results["scale_out"]:
-        out.print(bench.scale_out_table(results))
+        out.print(bench.scale_out_table(results, out.width))
     typer.echo(bench.ratio_line(results))
     for line in bench.target_lines(results):
         typer.echo(line)
