@@ -11,11 +11,9 @@ WIDTHS = (80, 120)
 
 
 def rendered(renderable: RenderableType, width: int) -> str:
-    console = Console(width=width, file=io.StringIO(), color_system=None)
-    console.print(renderable)
-    output = console.file.getvalue()
-    assert isinstance(output, str)
-    return output
+    screen = io.StringIO()
+    Console(width=width, file=screen, color_system=None).print(renderable)
+    return screen.getvalue()
 
 
 def assert_readable(renderable: RenderableType, width: int, values: Iterable[str]) -> None:
