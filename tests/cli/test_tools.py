@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner, Result
 
-from analytics import bench, migrate, offsets
+from analytics import bench, demo, migrate, offsets, report
 from analytics.broker import EmbeddedBroker
 from analytics.cli import app, tools
 from analytics.db import create_engine
@@ -156,10 +156,10 @@ def test_order_numbers_collide_between_runs_only_when_asked(
     assert min(reasons["key_conflict"], 1) == conflicts
 
 
-# --- bench --------------------------------------------------------------------------------
+# --- defaults -----------------------------------------------------------------------------
 
 
-def test_bench_help_shows_the_bench_defaults() -> None:
+def test_help_shows_the_tools_own_defaults() -> None:
     """The defaults are written in the command line so that --help needs no bench import."""
     assert (tools.BENCH_EVENTS, tools.BENCH_BATCH_SIZE, tools.BENCH_BATCH_SIZES) == (
         bench.DEFAULT_EVENTS,
@@ -176,5 +176,7 @@ def test_bench_help_shows_the_bench_defaults() -> None:
         bench.DEFAULT_PARTITIONS,
     )
     assert tools.BENCH_SCALE_OUT == bench.DEFAULT_SCALE_OUT
+    assert tools.DEFAULT_TOP == report.DEFAULT_TOP
+    assert tools.DEFAULT_DEMO_DATABASE == demo.DEFAULT_DEMO_DATABASE
     root = typer.main.get_command(app)
     assert root.commands["bench"].params  # type: ignore[attr-defined]
