@@ -596,7 +596,8 @@ def test_cli_list_as_a_table(sqlite_url: str, url_engine: sa.Engine) -> None:
     assert "undecodable" in result.stdout
     assert "not UTF-8 JSON" in result.stdout
     assert "2025-02-01 09:00:00" in result.stdout
-    assert re.search(rf"│ +{garbage['id']} │ +1 │ +4 │ user ", result.stdout)
+    letter = re.search(rf"#{garbage['id']} pending .*\n.*\n +user .*\n +\[1\] @4 ", result.stdout)
+    assert letter is not None, result.stdout
     assert "unknown_entity" not in result.stdout
 
 
