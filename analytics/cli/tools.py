@@ -128,7 +128,7 @@ def _readable(path: Path) -> None:
             f"{path} is a directory; give the files in it, e.g. {path}/*.jsonl", EXIT_USAGE
         )
     if not path.is_file():
-        raise Failure(f"{path}: no such file", EXIT_USAGE)
+        raise Failure(f"{path}: no such file; give event files (.json, .jsonl) or '-'", EXIT_USAGE)
 
 
 def report_command(
