@@ -18,6 +18,7 @@ from analytics.cli.boundary import Boundary, debug_option
 
 app = typer.Typer(
     cls=Boundary,
+    help="Kafka domain events to a MySQL analytics read model.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,

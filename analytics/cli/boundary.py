@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -72,9 +72,12 @@ class Boundary(TyperGroup):
 
 def debug_option(
     ctx: typer.Context,
-    debug: bool = typer.Option(
-        False, "--debug", help="Show the traceback of a known mistake too (for bug reports)."
-    ),
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show the traceback of a known mistake too (for bug reports)."
+        ),
+    ] = False,
 ) -> None:
-    """Kafka domain events to a MySQL analytics read model."""
+    """Options of every command."""
     ctx.meta[DEBUG] = debug

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 import typer
@@ -80,7 +81,7 @@ def test_an_unsupported_database_url_is_refused_with_its_password_masked(
 
 
 def test_a_busy_metrics_port_is_one_line_naming_the_setting(
-    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ANALYTICS_DATABASE_URL", raising=False)
     with socket.socket() as taken:
