@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import socket
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -120,3 +122,48 @@ class EmbeddedBroker:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class PortForward:
+    """Accepts connections on 127.0.0.1:`port` and pipes each to `target` (host:port).
+
+    The mock cluster listens on ports of its own choosing; a fixed bootstrap address is
+    this forwarder's. Clients bootstrap through it and then reach the brokers at the
+    addresses the cluster advertises, as with any Kafka.
+    """
+
+    def __init__(self, port: int, target: str) -> None:
+        host, _, target_port = target.rpartition(":")
+        self._target = (host, int(target_port))
+        self._server = socket.create_server(("127.0.0.1", port))
+        self.address = f"127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._accept, name="port-forward", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(self._target)
+            except OSError:
+                client.close()
+                continue
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    """Copy until either side closes, then close both (which ends the other pipe)."""
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        source.close()
+        sink.close()

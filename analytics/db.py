@@ -83,6 +83,48 @@ def database_url() -> str:
     return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 
 
+# The drivers the code is written and tested for; anything else fails at its first query
+# (or at import: `postgresql://` wants psycopg), so it is refused up front.
+SUPPORTED_DRIVERS = {
+    "mysql": "mysql+mysqldb",
+    "mysql+mysqldb": "mysql+mysqldb",
+    "mariadb": "mariadb+mysqldb",
+    "mariadb+mysqldb": "mariadb+mysqldb",
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+}
+SUPPORTED = "mysql+mysqldb://user:password@host:3306/name, mariadb+mysqldb://… or sqlite:///file.db"
+
+
+class UnsupportedDatabaseUrl(ValueError):
+    """A database URL that cannot be parsed, or names a database or driver not supported."""
+
+
+def supported_url(text: str) -> URL:
+    """The parsed URL, or UnsupportedDatabaseUrl saying what is supported (never the URL:
+    callers show it, masked)."""
+    try:
+        url = make_url(text)
+    except (sa.exc.ArgumentError, ValueError):
+        raise UnsupportedDatabaseUrl(f"not a database URL; use {SUPPORTED}") from None
+    if url.drivername not in SUPPORTED_DRIVERS:
+        raise UnsupportedDatabaseUrl(f"{url.drivername} is not supported; use {SUPPORTED}")
+    return url
+
+
+def masked(text: str) -> str:
+    """A database URL as it may be shown: its password replaced by ***, even when the
+    text does not parse as a URL."""
+    try:
+        return make_url(text).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        scheme, separator, rest = text.rpartition("://")
+        user, at, host = rest.rpartition("@")
+        if not at or ":" not in user:
+            return text
+        return f"{scheme}{separator}{user.split(':', 1)[0]}:***@{host}"
+
+
 def is_mysql_family(url: URL | sa.Dialect) -> bool:
     name = url.get_backend_name() if isinstance(url, URL) else url.name
     return name in ("mysql", "mariadb")

@@ -2,8 +2,8 @@
 
 An embedded broker, a migrated SQLite file, the real consumer in a background thread and a
 stream of simulated traffic (with a few duplicates, stale re-sends and poison messages, so
-that the guarantees show). Given ANALYTICS_BOOTSTRAP_SERVERS or ANALYTICS_DATABASE_URL, the
-same run uses those servers instead.
+that the guarantees show). Only options given to it explicitly point the same run at other
+servers: never the service's environment, which may name production.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics import migrate, offsets
@@ -22,8 +23,8 @@ from analytics.brokers import check_reachable
 from analytics.consumer import Service
 from analytics.events import TOPICS
 from analytics.settings import ConsumerSettings
-from producer_sim import generate, inject_faults
-from producer_sim.sinks import KafkaSink
+from producer_sim import generate, inject_faults, recent_start
+from producer_sim.sinks import KafkaSink, Tally
 
 DEFAULT_DEMO_DATABASE = Path("analytics-data") / "demo.db"
 CATCH_UP_TIMEOUT_SECONDS = 300
@@ -39,6 +40,16 @@ class DemoOptions:
     poison: float = 0.005
     bootstrap_servers: str | None = None  # None: the embedded broker
     database_url: str | None = None  # None: a fresh SQLite file at DEFAULT_DEMO_DATABASE
+    start: datetime | None = None  # None: early enough that the last event is in the past
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the consumer did with the messages, from its own metrics."""
+
+    applied: int
+    stale: int
+    dead_lettered: int
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,8 @@ class DemoResult:
     database_url: str
     produced: int
     seconds: float
+    injected: Tally  # what went out, by origin
+    outcome: Outcome
 
 
 Progress = Callable[[int, int], None]  # (produced so far, applied so far)
@@ -78,12 +91,33 @@ def run_demo(options: DemoOptions, progress: Progress = lambda _p, _a: None) -> 
         consumer = threading.Thread(target=service.run, name="consumer", daemon=True)
         consumer.start()
         try:
-            produced = _produce(options, bootstrap, settings, progress)
-            _wait_caught_up(bootstrap, settings.group_id, produced, progress)
+            injected = _produce(options, bootstrap, settings, progress)
+            _wait_caught_up(bootstrap, settings.group_id, injected.total, progress)
         finally:
             service.stop()
             consumer.join(30)
-        return DemoResult(database_url, produced, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        return DemoResult(database_url, injected.total, seconds, injected, _outcome(service))
+
+
+def _outcome(service: Service) -> Outcome:
+    registry = service.metrics.registry
+
+    def total(name: str) -> int:
+        return int(
+            sum(
+                sample.value
+                for metric in registry.collect()
+                for sample in metric.samples
+                if sample.name == name
+            )
+        )
+
+    return Outcome(
+        applied=total("analytics_events_applied_total"),
+        stale=total("analytics_events_stale_total"),
+        dead_lettered=total("analytics_dead_letters_total"),
+    )
 
 
 def _fresh_sqlite(path: Path) -> str:
@@ -96,22 +130,24 @@ def _fresh_sqlite(path: Path) -> str:
 
 def _produce(
     options: DemoOptions, bootstrap: str, settings: ConsumerSettings, progress: Progress
-) -> int:
+) -> Tally:
+    now = datetime.now(UTC)
+    start = options.start or recent_start(now, options.events)
     messages = inject_faults(
-        generate(options.seed, options.events),
+        generate(options.seed, options.events, start=start, not_after=now),
         seed=options.seed,
         duplicates=options.duplicates,
         stale=options.stale,
         poison=options.poison,
     )
-    produced = 0
+    tally = Tally()
     with KafkaSink(bootstrap) as sink:
         for message in messages:
             sink.write(message)
-            produced += 1
-            if produced % 250 == 0:
-                progress(produced, _applied(bootstrap, settings.group_id))
-    return produced
+            tally.count(message)
+            if tally.total % 250 == 0:
+                progress(tally.total, _applied(bootstrap, settings.group_id))
+    return tally
 
 
 def _wait_caught_up(bootstrap: str, group_id: str, produced: int, progress: Progress) -> None:

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from rich import box
 from rich.table import Table
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -476,10 +477,18 @@ NUMERIC_COLUMNS = frozenset(
 
 
 def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    """Light borders and whole numbers (never cut), so that 80 columns hold every table;
+    a header of two words may take two lines."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for column in columns:
-        table.add_column(column, justify="right" if column in NUMERIC_COLUMNS else "left")
+        numeric = column.replace("\n", " ") in NUMERIC_COLUMNS
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric)
     return table
+
+
+def _named(name: str | None, identifier: str) -> str:
+    """A name above its identifier, in one cell: both whole in a narrow column."""
+    return f"{name or '—'}\n[dim]{identifier}[/dim]"
 
 
 def _period(period: Window) -> str:
@@ -508,7 +517,6 @@ def render_tables(report: Report) -> list[Table]:
 
     products = _table(
         "Top products by revenue (cancelled orders excluded)",
-        "product_id",
         "product",
         "orders",
         "units",
@@ -516,8 +524,7 @@ def render_tables(report: Report) -> list[Table]:
     )
     for product in report.top_products:
         products.add_row(
-            product.product_id,
-            product.product_name or "",
+            _named(product.product_name, product.product_id),
             str(product.orders),
             str(product.units),
             money(product.revenue_cents),
@@ -525,7 +532,6 @@ def render_tables(report: Report) -> list[Table]:
 
     suppliers = _table(
         "Top suppliers by revenue (cancelled orders excluded)",
-        "supplier_id",
         "supplier",
         "orders",
         "units",
@@ -533,8 +539,7 @@ def render_tables(report: Report) -> list[Table]:
     )
     for supplier in report.top_suppliers:
         suppliers.add_row(
-            supplier.supplier_id,
-            supplier.supplier_name or "",
+            _named(supplier.supplier_name, supplier.supplier_id),
             str(supplier.orders),
             str(supplier.units),
             money(supplier.revenue_cents),
@@ -550,24 +555,24 @@ def render_tables(report: Report) -> list[Table]:
     for status in mix.statuses:
         statuses.add_row(status.status, str(status.orders), _percent(status.share))
 
+    # Drafts are posts minus published (the JSON has them): the row fits 80 columns.
     post_types = _table(
         "Posts by type (soft-deleted posts excluded)",
-        "post_type",
+        "type",
         "posts",
         "published",
-        "drafts",
-        "avg engagement",
-        "avg likes",
-        "avg comments",
-        "media items",
-        "avg media",
+        "avg\nengagement",
+        "avg\nlikes",
+        "avg\ncomments",
+        "media\nitems",
+        "avg\nmedia",
     )
+    post_types.columns[0].no_wrap = True
     for row in report.posts_by_type:
         post_types.add_row(
             row.post_type,
             str(row.posts),
             str(row.published),
-            str(row.drafts),
             f"{row.average_engagement_rate:.4f}",
             f"{row.average_likes:.2f}",
             f"{row.average_comments:.2f}",

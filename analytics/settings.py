@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from analytics.db import DEFAULT_DATABASE_URL
+from analytics.db import DEFAULT_DATABASE_URL, supported_url
 from analytics.events import FIELD_NAMES, TOPICS
 from analytics.secrets import DEFAULT_SECRET_FIELDS, SecretNames, normalized, secret_names
 
@@ -133,9 +133,11 @@ class ConsumerSettings(SecretSettings):
     stuck_after_seconds: float = Field(
         120.0, gt=0, description="/health reports unhealthy after this long without progress"
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR"
+    )
     log_format: Literal["auto", "json", "console"] = Field(
-        "auto", description="auto: console in a terminal, JSON otherwise"
+        "auto", description="json, console, or auto: console in a terminal, JSON otherwise"
     )
 
     @field_validator("topics", mode="before")
@@ -153,6 +155,12 @@ class ConsumerSettings(SecretSettings):
         unknown = sorted(set(value) - set(TOPICS))
         if unknown:
             raise ValueError(f"unknown topics {unknown}; the topics are {', '.join(TOPICS)}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        supported_url(value)  # its error names what is supported, never the URL
         return value
 
     @model_validator(mode="after")

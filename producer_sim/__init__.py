@@ -10,7 +10,7 @@ from __future__ import annotations
 from analytics.events import EVENT_TYPES, TOPICS
 from producer_sim.faults import PoisonMaker, inject_faults
 from producer_sim.message import Message, PoisonKind, Resend
-from producer_sim.world import World, generate, parse_domains
+from producer_sim.world import World, generate, parse_domains, recent_start
 
 __all__ = [
     "EVENT_TYPES",
@@ -23,4 +23,5 @@ __all__ = [
     "generate",
     "inject_faults",
     "parse_domains",
+    "recent_start",
 ]

@@ -197,11 +197,19 @@ def is_open(order: Order) -> bool:
     return order.status in NEXT_STATUS
 
 
-def order_number(rng: random.Random, now: datetime, taken: set[str]) -> str:
-    """ORD-YYYYMMDD-XXXX as the backend makes them, unique across the run."""
+# Order numbers as the backend makes them have 4 hex digits: unique within a run (the
+# world retries a taken one), but they collide between runs, as the backend's do across its
+# instances. The simulator's default has 12, so that runs of different seeds can share a
+# database; 4 is kept as a fault to inject (key_conflict dead letters).
+BACKEND_ORDER_DIGITS = 4
+UNIQUE_ORDER_DIGITS = 12
+
+
+def order_number(rng: random.Random, now: datetime, taken: set[str], digits: int) -> str:
+    """ORD-YYYYMMDD-XXXX with `digits` hex digits, unique across the run."""
     day = now.strftime("%Y%m%d")
-    for digits in (4, 4, 4, 6, 6, 8, 8, 12):
-        candidate = f"ORD-{day}-{rng.getrandbits(4 * digits):0{digits}X}"
+    for width in (digits, digits, digits, digits + 2, digits + 2, digits + 4, digits + 8):
+        candidate = f"ORD-{day}-{rng.getrandbits(4 * width):0{width}X}"
         if candidate not in taken:
             taken.add(candidate)
             return candidate

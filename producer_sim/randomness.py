@@ -13,8 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_MICROSECOND = timedelta(microseconds=1)
 
 START = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
+# The longest step of the simulated clock: n events never span more than n times this.
+MAX_TICK = timedelta(microseconds=2_500_000)
 
 
 def object_id(rng: random.Random) -> str:
@@ -45,7 +48,7 @@ class Clock:
         self.now = start
 
     def tick(self) -> datetime:
-        self.now += timedelta(microseconds=self._rng.randint(1_000, 2_500_000))
+        self.now += timedelta(microseconds=self._rng.randint(1_000, MAX_TICK // _MICROSECOND))
         return self.now
 
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -28,6 +29,8 @@ from rich.text import Text
 from analytics.brokers import check_reachable
 from producer_sim.faults import inject_faults
 from producer_sim.message import Message
+from producer_sim.orders import UNIQUE_ORDER_DIGITS
+from producer_sim.randomness import START
 from producer_sim.sinks import JsonLinesSink, KafkaSink, KafkaSinkError, Sink, Tally, send_all
 from producer_sim.world import generate, parse_domains
 
@@ -48,8 +51,9 @@ UNLIMITED = sys.maxsize  # events, when only a duration bounds the run
 
 @dataclass(frozen=True, slots=True)
 class Simulation:
-    """What to generate: `events` clean events of the world `seed`, plus faults at the
-    given rates (each a probability per clean event)."""
+    """What to generate: `events` clean events of the world `seed` from `start` (ending
+    before the first event after `not_after`), plus faults at the given rates (each a
+    probability per clean event)."""
 
     seed: int
     events: int
@@ -57,10 +61,20 @@ class Simulation:
     duplicates: float = 0.0
     stale: float = 0.0
     poison: float = 0.0
+    start: datetime = START
+    order_digits: int = UNIQUE_ORDER_DIGITS
+    not_after: datetime | None = None
 
     def messages(self) -> Iterator[Message]:
         return inject_faults(
-            generate(self.seed, self.events, self.domains),
+            generate(
+                self.seed,
+                self.events,
+                self.domains,
+                start=self.start,
+                order_digits=self.order_digits,
+                not_after=self.not_after,
+            ),
             seed=self.seed,
             duplicates=self.duplicates,
             stale=self.stale,

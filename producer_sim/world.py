@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from analytics.events import TOPICS
 from producer_sim.message import Document, Message, make_message
 from producer_sim.orders import (
     MAX_ITEMS,
+    UNIQUE_ORDER_DIGITS,
     Order,
     OrderStatus,
     advance,
@@ -44,7 +45,7 @@ from producer_sim.products import (
     publish,
     restore,
 )
-from producer_sim.randomness import START, Clock, Pool, uuid4
+from producer_sim.randomness import MAX_TICK, START, Clock, Pool, uuid4
 from producer_sim.suppliers import Supplier, new_supplier, update_supplier
 from producer_sim.users import User, new_user, update_user
 
@@ -59,8 +60,11 @@ MIN_PRODUCTS = 6
 class World:
     """A platform with its own seeded randomness and clock; `step()` emits the next event."""
 
-    def __init__(self, seed: int, start: datetime = START) -> None:
+    def __init__(
+        self, seed: int, start: datetime = START, order_digits: int = UNIQUE_ORDER_DIGITS
+    ) -> None:
         self.rng = random.Random(seed)
+        self.order_digits = order_digits
         self.clock = Clock(self.rng, start)
         self.users: Pool[User] = Pool()  # not deleted
         self.suppliers: Pool[Supplier] = Pool()  # not deleted
@@ -286,7 +290,7 @@ class World:
         customer = self.users.choice(self.rng)
         count = self.rng.choices(range(1, MAX_ITEMS + 1), (50, 30, 15, 5))[0]
         products = self.by_status[Status.ACTIVE].sample(self.rng, count)
-        number = order_number(self.rng, now, self.order_numbers)
+        number = order_number(self.rng, now, self.order_numbers, self.order_digits)
         order = new_order(self.rng, customer, products, number, now)
         for product in products:
             product.open_orders += 1
@@ -335,24 +339,50 @@ def parse_domains(domains: Collection[str] | str | None) -> frozenset[str] | Non
     return chosen
 
 
+# How far back a world starts when its length in simulated time is not known in advance
+# (a run bounded by its duration, or a filtered one): long enough for any run that is not
+# a benchmark; `not_after` ends the stream if the world still reaches the present.
+OPEN_ENDED_HISTORY = timedelta(days=30)
+
+
+def recent_start(now: datetime, events: int | None) -> datetime:
+    """Where a world of `events` clean events (None: open-ended) starts so that it ends
+    before `now`, whatever the seed: every tick of its clock is at most MAX_TICK."""
+    span = OPEN_ENDED_HISTORY if events is None else events * MAX_TICK
+    return (now - span).replace(microsecond=0)
+
+
 def generate(
-    seed: int, count: int, domains: Collection[str] | str | None = None
+    seed: int,
+    count: int,
+    domains: Collection[str] | str | None = None,
+    *,
+    start: datetime = START,
+    order_digits: int = UNIQUE_ORDER_DIGITS,
+    not_after: datetime | None = None,
 ) -> Iterator[Message]:
     """The first `count` clean messages of the world `seed` makes (of `domains` only).
 
     The world always simulates every domain, so that filtered streams keep referring to
-    real users and products; only the chosen topics are yielded. Arguments are checked
-    at once (ValueError), not when iteration starts.
+    real users and products; only the chosen topics are yielded. Its clock starts at
+    `start`; with `not_after`, the stream ends before the first event stamped later (a
+    consumer dead-letters events from its future). Arguments are checked at once
+    (ValueError), not when iteration starts.
     """
     if count < 0:
         raise ValueError("count must not be negative")
-    return _generate(World(seed), count, parse_domains(domains))
+    world = World(seed, start, order_digits)
+    return _generate(world, count, parse_domains(domains), not_after)
 
 
-def _generate(world: World, count: int, chosen: frozenset[str] | None) -> Iterator[Message]:
+def _generate(
+    world: World, count: int, chosen: frozenset[str] | None, not_after: datetime | None
+) -> Iterator[Message]:
     emitted = 0
     while emitted < count:
         message = world.step()
+        if not_after is not None and world.clock.now > not_after:
+            return
         if chosen is None or message.topic in chosen:
             emitted += 1
             yield message

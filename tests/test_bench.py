@@ -16,11 +16,21 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from analytics.bench import RESULTS_FILE, SUMMARY_FILE, BenchError, BenchOptions, run
+from analytics.bench import (
+    RESULTS_FILE,
+    SUMMARY_FILE,
+    BenchError,
+    BenchOptions,
+    methods_table,
+    run,
+    scale_out_table,
+    sweep_table,
+)
 from analytics.bench.database import connect
 from analytics.bench.e2e import Batch, E2EResult
 from analytics.bench.runner import percentile
 from analytics.cli import app
+from tests.terminal import WIDTHS, assert_readable
 
 runner = CliRunner()
 RATE_FIELDS = ("events", "rows", "row_writes", "seconds", "events_per_second", "rows_per_second")
@@ -77,6 +87,11 @@ def test_small_run_reports_every_method_on_the_same_tables(bench_url: str, tmp_p
     assert results["decode_only"]["events"] == 600
     assert _positive(results["decode_only"]["events_per_second"])
     assert "decoding and mapping only" in summary
+    for width in WIDTHS:
+        e2e_rate = f"{results['e2e']['events_per_second']:,.0f}"
+        assert_readable(methods_table(results, width), width, ["seed-style baseline", e2e_rate])
+        assert_readable(sweep_table(results, width), width, [])
+        assert_readable(scale_out_table(results, width), width, [])
 
     # One stream, three ways of writing it, the same tables.
     rows = results["tables"]["rows"]

@@ -19,6 +19,7 @@ from analytics.consumer import EXIT_KAFKA_UNREACHABLE
 from analytics.db import create_engine
 from analytics.schema import READ_MODEL_TABLES, dead_letters
 from producer_sim import generate, inject_faults
+from producer_sim.randomness import START
 from tests.consumer.harness import table_contents
 from tests.consumer.proxy import free_port
 
@@ -41,7 +42,9 @@ def test_demo_equals_loading_the_same_stream_without_kafka(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ANALYTICS_DATABASE_URL", raising=False)
     monkeypatch.delenv("ANALYTICS_BOOTSTRAP_SERVERS", raising=False)
-    result = runner.invoke(app, ["demo", "--events", str(EVENTS), "--seed", str(SEED)])
+    result = runner.invoke(
+        app, ["demo", "--events", str(EVENTS), "--seed", str(SEED), "--start", START.isoformat()]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "analytics-data" / "demo.db").exists()
     assert "analytics report --database-url sqlite:///analytics-data/demo.db" in result.output

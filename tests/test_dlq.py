@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -13,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
-from analytics import cli, dlq, migrate
+from analytics import dlq, migrate
 from analytics.cli import app
+from analytics.cli import deadletters as dlq_command
 from analytics.db import create_engine
 from analytics.deadletters import DeadLetter, Source, message_hash, record
 from analytics.dlq import (
@@ -594,7 +596,8 @@ def test_cli_list_as_a_table(sqlite_url: str, url_engine: sa.Engine) -> None:
     assert "undecodable" in result.stdout
     assert "not UTF-8 JSON" in result.stdout
     assert "2025-02-01 09:00:00" in result.stdout
-    assert re.search(rf"│ +{garbage['id']} │ +1 │ +4 │ user ", result.stdout)
+    letter = re.search(rf"#{garbage['id']} pending .*\n.*\n +user .*\n +\[1\] @4 ", result.stdout)
+    assert letter is not None, result.stdout
     assert "unknown_entity" not in result.stdout
 
 
@@ -611,11 +614,22 @@ def test_cli_rejects_bad_filters(sqlite_url: str) -> None:
 
 
 def test_cli_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    for command in ("list", "replay"):
+        result = invoke("dlq", command, "--database-url", f"sqlite:///{empty}")
+        assert result.exit_code == 6
+        assert result.stderr.startswith(f"Error: schema not migrated (sqlite:///{empty}): ")
+        assert result.stderr.endswith("; fix: run `analytics migrate upgrade`\n")
+
+
+def test_cli_refuses_a_missing_sqlite_file_and_creates_none(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'missing.db'}"
     for command in ("list", "replay"):
         result = invoke("dlq", command, "--database-url", url)
-        assert result.exit_code == 1
-        assert "analytics migrate upgrade" in result.stderr
+        assert result.exit_code == 6
+        assert result.stderr.startswith(f"Error: unknown database ({url}): no such file; fix: ")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_dry_run_changes_nothing(sqlite_url: str, url_engine: sa.Engine) -> None:
@@ -700,7 +714,7 @@ def test_cli_replay_reports_committed_batches_when_it_stops(
         lost = sa.exc.OperationalError("COMMIT", {}, Exception("server has gone away"))
         raise ReplayError(ReplayReport(selected=5, replayed=2), lost)
 
-    monkeypatch.setattr(cli, "replay", stopped)
+    monkeypatch.setattr(dlq_command, "replay", stopped)
     result = invoke("dlq", "replay", "--database-url", sqlite_url)
     assert result.exit_code == 1
     assert "Selected: 5" in result.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ from sqlalchemy.dialects import mysql, sqlite
 from typer.testing import CliRunner, Result
 
 from analytics.cli import app
+from analytics.deadletters import Source
+from analytics.load import load
 from analytics.report import (
     DayRow,
     EntityCounts,
@@ -27,10 +31,15 @@ from analytics.report import (
     build_report,
     money,
     read_report,
+    render_tables,
     window,
 )
 from analytics.schema import order_items, orders, posts, products, users
+from analytics.secrets import DEFAULT_SECRETS
+from producer_sim import generate
+from tests.conftest import empty_tables
 from tests.samples import SAMPLES
+from tests.terminal import WIDTHS, assert_readable, rendered
 
 runner = CliRunner()
 
@@ -545,7 +554,7 @@ def test_cli_tables(known: sa.Engine) -> None:
         "Active and soft-deleted users and posts",
     ):
         assert title in result.stdout
-    assert "│ 2025-01-14 │      2 │         0 │  $60.00 │" in result.stdout
+    assert re.search(r"\n +2025-01-14 +2 +0 +\$60\.00 *\n", result.stdout), result.stdout
     assert "$25.00" in result.stdout
     assert "Mug v2" in result.stdout
     assert "Acme Ltd" in result.stdout
@@ -554,9 +563,29 @@ def test_cli_tables(known: sa.Engine) -> None:
 
 
 def test_cli_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
-    result = invoke("report", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}")
-    assert result.exit_code == 1
-    assert "analytics migrate upgrade" in result.stderr
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    result = invoke("report", "--database-url", f"sqlite:///{empty}")
+    assert result.exit_code == 6
+    assert result.stderr.startswith(f"Error: schema not migrated (sqlite:///{empty}): ")
+    assert result.stderr.endswith("; fix: run `analytics migrate upgrade`\n")
+
+
+def test_cli_refuses_a_missing_sqlite_file_and_creates_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the README's `report --days 7` did after `demo`: the default database file
+    did not exist, and the report left an empty one behind."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANALYTICS_DATABASE_URL", raising=False)
+    result = invoke("report", "--days", "7", "--top", "20", "--format", "json")
+    assert result.exit_code == 6
+    assert result.stderr == (
+        "Error: unknown database (sqlite:///analytics-data/analytics.db): no such file; fix:"
+        " create it and run `analytics migrate upgrade`, or correct its name in"
+        " ANALYTICS_DATABASE_URL\n"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_rejects_bad_options(tmp_path: Path) -> None:
@@ -624,3 +653,32 @@ def test_report_of_events_loaded_through_the_pipeline(engine: sa.Engine) -> None
     table = invoke("report", "--database-url", url)
     assert table.exit_code == 0, table.output
     assert "$407.29" in table.stdout
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_table_is_readable_in_a_terminal(sqlite_engine: sa.Engine, width: int) -> None:
+    empty_tables(sqlite_engine)
+    messages = [
+        Source(message.topic, 0, offset, message.key, message.value)
+        for offset, message in enumerate(generate(3, 3000))
+    ]
+    load(sqlite_engine, messages, 500, DEFAULT_SECRETS)
+    report = read_report(sqlite_engine, top=10)
+    values = [
+        *(f"{p.product_name} {p.product_id} {money(p.revenue_cents)}" for p in report.top_products),
+        *(
+            f"{s.supplier_name} {s.supplier_id} {money(s.revenue_cents)}"
+            for s in report.top_suppliers
+        ),
+        *(f"{d.day} {money(d.revenue_cents)}" for d in report.orders_per_day),
+        *(
+            f"{r.post_type} {r.average_engagement_rate:.4f} {r.media_items}"
+            for r in report.posts_by_type
+        ),
+    ]
+    tables = render_tables(report)
+    shown = "".join(rendered(table, width) for table in tables)
+    for table in tables:
+        assert_readable(table, width, [])
+    words = set(shown.split())
+    assert [word for value in values for word in value.split() if word not in words] == []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+from rich import box
+from rich.console import Console
 from rich.table import Table
 
 Row = list[str]
@@ -248,29 +251,46 @@ def _numeric(position: int, header: str) -> bool:
     return position > 0 and header != "notes"
 
 
-def _rich(title: str, headers: list[str], rows: list[Row]) -> Table:
+def _rich(title: str, headers: list[str], rows: list[Row], width: int | None) -> Table:
+    """A table of `rows`; when its columns would not fit `width` (an 80-column terminal),
+    the same rows as cards: one block of "header value" lines per row, nothing cut."""
     table = Table(title=title)
     for position, header in enumerate(headers):
-        table.add_column(header, justify="right" if _numeric(position, header) else "left")
+        numeric = _numeric(position, header)
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=numeric)
     for row in rows:
         table.add_row(*row)
-    return table
+    if width is None or Console(width=10_000, file=io.StringIO()).measure(table).maximum <= width:
+        return table
+    return _cards(title, headers, rows)
 
 
-def methods_table(results: dict[str, Any]) -> Table:
+def _cards(title: str, headers: list[str], rows: list[Row]) -> Table:
+    cards = Table(title=title, title_justify="left", box=box.SIMPLE, show_header=False)
+    cards.add_column("field", no_wrap=True)
+    cards.add_column("value", overflow="fold")
+    for row in rows:
+        cards.add_row(f"[bold]{headers[0]}[/bold]", f"[bold]{row[0]}[/bold]")
+        for header, value in zip(headers[1:], row[1:], strict=True):
+            if value:
+                cards.add_row(header, value)
+        cards.add_section()
+    return cards
+
+
+def methods_table(results: dict[str, Any], width: int | None = None) -> Table:
     tables = results["tables"]
     title = (
         f"{results['settings']['events']:,} events → {tables['rows']:,} rows"
         f" ({results['environment']['server']}, {results['environment']['cpus']} CPUs)"
     )
-    return _rich(title, _METHOD_HEADERS, method_rows(results))
+    return _rich(title, _METHOD_HEADERS, method_rows(results), width)
 
 
-def sweep_table(results: dict[str, Any]) -> Table:
+def sweep_table(results: dict[str, Any], width: int | None = None) -> Table:
     events = results["settings"]["sweep_events"]
-    return _rich(
-        f"End to end by batch size ({events:,} events each)", _SWEEP_HEADERS, sweep_rows(results)
-    )
+    title = f"End to end by batch size ({events:,} events each)"
+    return _rich(title, _SWEEP_HEADERS, sweep_rows(results), width)
 
 
 def _scale_out_title(results: dict[str, Any]) -> str:
@@ -281,8 +301,9 @@ def _scale_out_title(results: dict[str, Any]) -> str:
     )
 
 
-def scale_out_table(results: dict[str, Any]) -> Table:
-    return _rich(_scale_out_title(results), _SCALE_OUT_HEADERS, scale_out_rows(results))
+def scale_out_table(results: dict[str, Any], width: int | None = None) -> Table:
+    rows = scale_out_rows(results)
+    return _rich(_scale_out_title(results), _SCALE_OUT_HEADERS, rows, width)
 
 
 def _markdown_table(headers: list[str], rows: list[Row]) -> list[str]:

@@ -18,10 +18,12 @@ from analytics.consumer import EXIT_KAFKA_UNREACHABLE
 from analytics.errors import InvalidEvent
 from analytics.events import TOPICS, decode_event
 from producer_sim import generate
+from producer_sim.randomness import START
 from producer_sim.run import Simulation, describe, run
 from tests.consumer.proxy import free_port
 
 runner = CliRunner()
+FIRST = START.isoformat()  # generate()'s start: the same bytes
 
 
 def simulate(*args: str) -> Result:
@@ -30,19 +32,24 @@ def simulate(*args: str) -> Result:
 
 def test_simulate_writes_one_event_per_line(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
-    result = simulate("--seed", "42", "--events", "120", "--output", str(path))
+    result = simulate("--seed", "42", "--events", "120", "--start", FIRST, "--output", str(path))
     assert result.exit_code == 0, result.output
     lines = path.read_bytes().splitlines()
     assert len(lines) == 120
     assert lines == [message.value for message in generate(42, 120)]
     assert result.stdout == ""
+    # Not a terminal, and still the summary (on standard error: the events may be on stdout).
+    assert result.stderr == (
+        f"Wrote 120 messages (120 events) to {path}.\n"
+        "The simulated world starts at 2025-01-15 10:00:00 UTC.\n"
+    )
 
 
 def test_simulate_to_standard_output_by_default() -> None:
-    result = simulate("--seed", "5", "--events", "30")
+    result = simulate("--seed", "5", "--events", "30", "--start", FIRST)
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes.splitlines() == [m.value for m in generate(5, 30)]
-    dashed = simulate("--seed", "5", "--events", "30", "--output", "-")
+    dashed = simulate("--seed", "5", "--events", "30", "--start", FIRST, "--output", "-")
     assert dashed.stdout_bytes == result.stdout_bytes
 
 

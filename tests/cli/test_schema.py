@@ -1,13 +1,11 @@
-"""The `analytics` command line, invoked in-process."""
+"""`analytics migrate`, invoked in-process."""
 
 from __future__ import annotations
 
 import functools
+import sqlite3
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import typer
@@ -16,6 +14,7 @@ from typer.testing import CliRunner, Result
 from analytics import migrate
 from analytics.cli import app
 from analytics.db import DATABASE_URL_ENV
+from tests.cli.test_app import commands
 from tests.conftest import scratch_database
 from tests.test_migrate import (
     INITIAL_REVISION,
@@ -61,23 +60,6 @@ def test_help(command: list[str]) -> None:
     assert "Usage:" in result.output
     if command:
         assert command[-1] in result.output
-
-
-def commands(command: Any, path: str = "analytics") -> Iterator[tuple[str, Any]]:
-    yield path, command
-    for name, sub in getattr(command, "commands", {}).items():
-        yield from commands(sub, f"{path} {name}")
-
-
-def test_every_command_and_option_has_help() -> None:
-    found = dict(commands(typer.main.get_command(app)))
-    assert {"analytics migrate upgrade", "analytics migrate check"} <= set(found)
-    assert "analytics migrate review" in found
-    for path, command in found.items():
-        assert command.help, path
-        for param in command.params:
-            if param.param_type_name == "option" and param.name != "help":
-                assert param.help, f"{path} {param.opts}"
 
 
 def test_options() -> None:
@@ -129,9 +111,21 @@ def test_upgrade_to_a_revision(sqlite_url: str) -> None:
 
 
 def test_check_of_an_unmigrated_database_fails(sqlite_url: str) -> None:
+    sqlite3.connect(sqlite_url.removeprefix("sqlite:///")).close()
     result = invoke("migrate", "check", "--database-url", sqlite_url)
     assert result.exit_code == 1
     assert result.stderr == "Error: Target database is not up to date.\n"
+
+
+def test_check_of_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / 'analytics.db'}"
+    result = invoke("migrate", "check", "--database-url", url)
+    assert result.exit_code == 6
+    assert result.stderr == (
+        f"Error: unknown database ({url}): no such file; fix: create it and run"
+        " `analytics migrate upgrade`, or correct its name in ANALYTICS_DATABASE_URL\n"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_upgrade_to_an_unknown_revision_fails(sqlite_url: str) -> None:
@@ -225,38 +219,3 @@ def test_review_of_this_checkout() -> None:
     assert "-- Revision 0001: " in result.stdout
     assert f"(migrations/versions/{INITIAL_REVISION})" in result.stdout
     assert "COLLATE utf8mb4_0900_bin" in result.stdout
-
-
-# --- entry points -----------------------------------------------------------------------------
-
-
-def test_python_dash_m() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "analytics", "migrate", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert "review" in completed.stdout
-
-
-def test_console_script() -> None:
-    script = Path(sys.executable).with_name("analytics")
-    if not script.exists():
-        pytest.skip("the package is not installed with its console script")
-    completed = subprocess.run(
-        [str(script), "migrate", "--help"], capture_output=True, text=True, check=False
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert "upgrade" in completed.stdout
-
-
-def test_consume_refuses_invalid_settings_with_the_setting_named(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("ANALYTICS_BATCH_SIZE", "0")
-    result = runner.invoke(app, ["consume", "--topics", "user,users"])
-    assert result.exit_code == 2
-    assert "batch_size" in result.output
-    assert "users" in result.output
