@@ -222,6 +222,12 @@ def demo_command(
     from analytics.logs import configure as configure_logging
 
     url = chosen_url(database_url) if database_url else f"sqlite:///{DEFAULT_DEMO_DATABASE}"
+    if bootstrap_servers is not None:
+        # A Kafka that does not answer gets its one line before any other output.
+        from analytics.brokers import check_reachable
+
+        with translated(*tool_errors()):
+            check_reachable(bootstrap_servers)
     typer.echo(_demo_setup(bootstrap_servers, database_url, url))
     configure_logging("ERROR", "console")
     options = DemoOptions(
