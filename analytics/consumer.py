@@ -1,10 +1,16 @@
 """The service: consume the topics and keep the read model current.
 
-The loop, and the order that makes it safe, in one place (`Service._handle`):
+The loop, and the order that makes it safe, in one place (`Service._consume_until_stopped`
+and `Service._finish`):
 
-1. poll a batch — up to `batch_size` messages or `batch_max_seconds`, whichever comes first;
-2. write it — decode, apply and dead-letter in ONE database transaction, then commit it;
+1. poll a batch — up to `batch_size` messages or `batch_max_seconds`, whichever comes first —
+   and decode it (no database);
+2. write it — apply and dead-letter in ONE database transaction, then commit it;
 3. commit the offsets of exactly the messages that transaction covered.
+
+The next batch is polled and decoded while one is written (step 1 of batch N+1 overlaps
+step 2 of batch N, and the database client leaves the interpreter to the main thread while
+it waits for the server); batch N+1's write starts only after batch N's step 3.
 
 Offsets are never committed automatically, so a crash at any point re-reads from the last
 committed offset; replayed messages are absorbed by the idempotent apply. Transient
@@ -43,7 +49,13 @@ from analytics.db import Problem, Timeouts, create_engine, permanent_problem, se
 from analytics.deadletters import Source
 from analytics.logs import kafka_logger
 from analytics.metrics import Health, Metrics, serve
-from analytics.pipeline import BatchOutcome, freeze_startup_objects, process_batch
+from analytics.pipeline import (
+    BatchOutcome,
+    DecodedBatch,
+    decode_batch,
+    freeze_startup_objects,
+    write_batch,
+)
 from analytics.preflight import DatabaseUnusable, check_database, describe
 from analytics.settings import ConsumerSettings
 
@@ -69,6 +81,15 @@ Partition = tuple[str, int]
 # A write running longer than this keeps the consumer polling (paused) until it ends.
 KEEP_POLLING_AFTER_SECONDS = 0.5
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Writing:
+    """A batch whose first write attempt is running on its own thread."""
+
+    decoded: DecodedBatch
+    started: float  # time.monotonic() when its write was started
+    first_attempt: futures.Future[BatchOutcome]
 
 
 class DeadLetterFlood(Exception):
@@ -210,10 +231,7 @@ class Service:
             log.info(
                 "consumer.started", topics=list(self.settings.topics), group=self.settings.group_id
             )
-            while not self.stopping:
-                batch = self._poll_batch()
-                if batch:
-                    self._handle(batch)
+            self._consume_until_stopped()
             return EXIT_OK
         except Abandoned:  # asked to stop while the start checks waited on the database
             return EXIT_OK
@@ -282,17 +300,52 @@ class Service:
 
     # --- the loop --------------------------------------------------------------------
 
-    def _handle(self, batch: list[Source]) -> None:
-        """Write the batch and commit the transaction, then commit its offsets."""
+    def _consume_until_stopped(self) -> None:
+        """Poll and decode the next batch while the previous one is written.
+
+        Only the polling and decoding overlap: a batch's write starts after the previous
+        batch's transaction and then its offsets are committed (`_finish`), so the order
+        "write, commit, then commit offsets" holds batch by batch."""
+        writing: _Writing | None = None
+        while not self.stopping:
+            batch = self._poll_batch()
+            decoded = self._decode(batch) if batch else None
+            if writing is not None:
+                self._finish(writing)
+                writing = None
+            if decoded is not None and not self.stopping:
+                # Stopping, the polled batch is left to be read again: its offsets were
+                # not committed.
+                writing = self._start(decoded)
+        if writing is not None:
+            self._finish(writing)
+
+    def _decode(self, batch: Sequence[Source]) -> DecodedBatch:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        latest = now + timedelta(seconds=self.settings.max_future_skew_seconds)
+        return decode_batch(batch, latest, self.secrets)
+
+    def _start(self, decoded: DecodedBatch) -> _Writing:
+        """The batch's first write attempt, started on its own thread."""
         started = time.monotonic()
-        written = self._write_with_retry(batch)
+        live = self._live(decoded.messages)
+        if len(live) < len(decoded.messages):  # a partition went while it was decoded
+            decoded = self._decode(live)
+        return _Writing(decoded, started, in_daemon_thread(partial(self._write, decoded)))
+
+    def _finish(self, writing: _Writing) -> None:
+        """Wait for the batch's transaction (retrying it as needed), then commit its offsets."""
+        written = self._write_with_retry(writing)
         if written is None:
             # Abandoned: its partitions were revoked, or the service is stopping and the
             # transaction did not report its commit. Its offsets stay where they were.
             return
         covered, outcome = written
         self._commit_offsets(covered)
-        self._observe(covered, outcome, time.monotonic() - started)
+        self._observe(covered, outcome, time.monotonic() - writing.started)
+
+    def _live(self, messages: Sequence[Source]) -> list[Source]:
+        return [m for m in messages if (m.topic, m.partition) in self.assigned]
 
     def _poll_batch(self) -> list[Source]:
         batch: list[Source] = []
@@ -325,21 +378,31 @@ class Service:
         # A revocation during consume() drops messages of partitions no longer ours.
         return [m for m in batch if (m.topic, m.partition) in self.assigned]
 
-    def _write_with_retry(self, batch: list[Source]) -> tuple[list[Source], BatchOutcome] | None:
+    def _write_with_retry(self, writing: _Writing) -> tuple[Sequence[Source], BatchOutcome] | None:
         attempt = 0
         give_up_at = math.inf  # when a run of permanent errors has lasted long enough
+        decoded = writing.decoded
+        running: futures.Future[BatchOutcome] | None = writing.first_attempt
         while True:
-            live = [m for m in batch if (m.topic, m.partition) in self.assigned]
-            if not live or (attempt and self.stopping):
-                if batch:
-                    log.info("batch.abandoned", messages=len(batch), reason="revoked or stopping")
-                return None
+            if running is None:
+                live = self._live(decoded.messages)
+                if not live or (attempt and self.stopping):
+                    if decoded.messages:
+                        log.info(
+                            "batch.abandoned",
+                            messages=len(decoded.messages),
+                            reason="revoked or stopping",
+                        )
+                    return None
+                if len(live) < len(decoded.messages):
+                    decoded = self._decode(live)
+                running = in_daemon_thread(partial(self._write, decoded))
             try:
-                outcome = self._within_shutdown_grace(partial(self._write, live))
+                outcome = self._wait_within_shutdown_grace(running)
             except Abandoned:
                 log.warning(
                     "batch.abandoned",
-                    messages=len(live),
+                    messages=len(decoded.messages),
                     reason="stopping, and the database did not answer within the shutdown grace",
                 )
                 return None
@@ -355,14 +418,18 @@ class Service:
                 )
                 attempt += 1
                 self._wait_before_retry(attempt, exc, problem, give_up_at)
+                running = None
                 continue
             self.health.database_failed(None)
-            return live, outcome
+            return decoded.messages, outcome
 
     def _within_shutdown_grace(self, call: Callable[[], T]) -> T:
         """The call's result (or exception), waited for on the main thread; Abandoned when
         the service was asked to stop and the call outlived `shutdown_grace_seconds`."""
-        running = in_daemon_thread(call)
+        return self._wait_within_shutdown_grace(in_daemon_thread(call))
+
+    def _wait_within_shutdown_grace(self, running: futures.Future[T]) -> T:
+        """`_within_shutdown_grace` for a call already running."""
         give_up_at = math.inf
         keep_polling_after = time.monotonic() + KEEP_POLLING_AFTER_SECONDS
         paused_here = False
@@ -386,14 +453,14 @@ class Service:
                 self._resume()
         return running.result()
 
-    def _write(self, sources: Sequence[Source]) -> BatchOutcome:
+    def _write(self, decoded: DecodedBatch) -> BatchOutcome:
         """One transaction: apply the batch, record its dead letters, commit."""
+        total = len(decoded.messages)
         with self.engine.begin() as connection:
             now = datetime.now(UTC).replace(tzinfo=None)
-            skew = timedelta(seconds=self.settings.max_future_skew_seconds)
-            outcome = process_batch(connection, sources, now, self.secrets, skew)
-            self.guard.check(outcome, len(sources))
-        self.guard.record(outcome, len(sources))
+            outcome = write_batch(connection, decoded, now, self.secrets)
+            self.guard.check(outcome, total)
+        self.guard.record(outcome, total)
         return outcome
 
     def _commit_offsets(self, messages: Sequence[Source]) -> None:

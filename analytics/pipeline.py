@@ -17,10 +17,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from analytics import deadletters
-from analytics.dal import apply
+from analytics.dal import apply_changes
 from analytics.deadletters import DeadLetter, Source
 from analytics.errors import InvalidEvent, Reason
 from analytics.events import TOPICS, Event, decode_event, topic_of
+from analytics.mapping import map_event
+from analytics.mapping.ops import Change
 from analytics.secrets import SecretNames
 
 # How far ahead of this process's clock an event's timestamp may be. An event from the
@@ -66,6 +68,37 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+@dataclass(frozen=True)
+class DecodedBatch:
+    """A batch's messages decoded and mapped, with no database: the first half of
+    `process_batch`, which the consumer runs for the next batch while one is written."""
+
+    messages: Sequence[Source]
+    events: list[Event]  # one per decodable message, in order
+    changes: list[Change]  # the mapping of each event
+    origins: list[Source]  # the message of each event
+    invalid: list[DeadLetter]  # the messages that did not decode
+
+
+def decode_batch(
+    messages: Sequence[Source], latest: datetime, secrets: SecretNames
+) -> DecodedBatch:
+    """Decode and map `messages`; those that do not decode, or are stamped after `latest`
+    (naive UTC), become dead letters."""
+    events: list[Event] = []
+    origins: list[Source] = []
+    invalid: list[DeadLetter] = []
+    for message in messages:
+        try:
+            event = decode_message(message, secrets, latest)
+        except InvalidEvent as error:
+            invalid.append(DeadLetter(message, error))
+            continue
+        events.append(event)
+        origins.append(message)
+    return DecodedBatch(messages, events, [map_event(event) for event in events], origins, invalid)
+
+
 def process_batch(
     connection: sa.Connection,
     messages: Sequence[Source],
@@ -78,18 +111,19 @@ def process_batch(
     `secrets` names the secret fields: kept out of dead letters and of every reason.
     `now` is the current time as naive UTC: events stamped more than `max_future_skew`
     after it are dead-lettered (`future_timestamp`)."""
-    events: list[Event] = []
-    origins: list[Source] = []
-    outcome = BatchOutcome()
-    latest = now + max_future_skew
-    for message in messages:
-        try:
-            events.append(decode_message(message, secrets, latest))
-        except InvalidEvent as error:
-            outcome.dead_letters.append(DeadLetter(message, error))
-            continue
-        origins.append(message)
-    result = apply(connection, events, secrets)
+    return write_batch(
+        connection, decode_batch(messages, now + max_future_skew, secrets), now, secrets
+    )
+
+
+def write_batch(
+    connection: sa.Connection, decoded: DecodedBatch, now: datetime, secrets: SecretNames
+) -> BatchOutcome:
+    """Apply a decoded batch within the caller's transaction and record its dead letters
+    (stamped `now`, naive UTC)."""
+    outcome = BatchOutcome(dead_letters=list(decoded.invalid))
+    result = apply_changes(connection, decoded.changes, secrets)
+    events = decoded.events
     outcome.applied_by_type = Counter(events[index].event_type for index in result.applied)
     for index in result.applied:
         event = events[index]
@@ -97,7 +131,7 @@ def process_batch(
         newest = outcome.newest_event_time.get(topic, event.timestamp)
         outcome.newest_event_time[topic] = max(newest, event.timestamp)
     outcome.stale = len(result.stale)
-    outcome.dead_letters += [DeadLetter(origins[r.index], r.error) for r in result.rejected]
+    outcome.dead_letters += [DeadLetter(decoded.origins[r.index], r.error) for r in result.rejected]
     outcome.dead_letters.sort(key=lambda letter: (letter.source.partition, letter.source.offset))
     if outcome.dead_letters:
         deadletters.record(connection, outcome.dead_letters, now, secrets)

@@ -44,7 +44,7 @@ from analytics.secrets import DEFAULT_SECRETS, SecretNames, shown_server_message
 
 _TABLE_ORDER = {table.name: position for position, table in enumerate(metadata.sorted_tables)}
 
-__all__ = ["ApplyResult", "Rejection", "apply", "describe_database_error"]
+__all__ = ["ApplyResult", "Rejection", "apply", "apply_changes", "describe_database_error"]
 
 
 def apply(
@@ -54,7 +54,13 @@ def apply(
 
     Rejection reasons show ids and keys only as `secrets.shown` allows, given `secrets`.
     """
-    changes = [map_event(event) for event in events]
+    return apply_changes(connection, [map_event(event) for event in events], secrets)
+
+
+def apply_changes(
+    connection: sa.Connection, changes: Sequence[Change], secrets: SecretNames = DEFAULT_SECRETS
+) -> ApplyResult:
+    """`apply` for events already mapped to their changes."""
     try:
         return _in_savepoint(connection, changes, secrets)
     except (sa.exc.DBAPIError, StatementTooLarge) as exc:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Hashable, Sequence
+import operator
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -74,11 +75,21 @@ def _fold(earlier: Op, later: Op) -> Op | None:
 def _upsert_then_upsert(earlier: Upsert, later: Upsert) -> Upsert | None:
     if earlier.update != later.update or earlier.row.keys() != later.row.keys():
         return None
-    updated = frozenset(later.update)
-    row = {
-        name: later.row[name] if name in updated else value for name, value in earlier.row.items()
-    }
+    kept = _insert_only(later.update, tuple(later.row))
+    if not kept:
+        return later
+    # Most columns are update columns: copy the later row, then restore the few others.
+    row = dict(later.row)
+    for name in kept:
+        row[name] = earlier.row[name]
     return Upsert(later.table, row, later.update)
+
+
+@functools.cache
+def _insert_only(update: tuple[str, ...], columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns an upsert writes only when it inserts its row."""
+    updated = frozenset(update)
+    return tuple(name for name in columns if name not in updated)
 
 
 def _upsert_then_patch(upsert: Upsert, patch: Patch) -> Upsert | None:
@@ -98,7 +109,7 @@ def _rewrites_whole_rows(op: ReplaceChildren) -> bool:
 def _identity(op: Op) -> Hashable:
     match op:
         case Upsert():
-            return _row_identity(op.table, tuple(op.row[name] for name in _key_of(op.table)))
+            return _row_identity(op.table, _key_values(op.table)(op.row))
         case Patch():
             return ("patch", op.table.name, op.key)
         case Delete():
@@ -112,5 +123,10 @@ def _row_identity(table: sa.Table, key: tuple[object, ...]) -> Hashable:
 
 
 @functools.cache
-def _key_of(table: sa.Table) -> tuple[str, ...]:
-    return tuple(conflict_key(table))
+def _key_values(table: sa.Table) -> Callable[[Mapping[str, object]], tuple[object, ...]]:
+    """A row's values of the table's conflict key, as a tuple."""
+    key = tuple(conflict_key(table))
+    if len(key) == 1:
+        (name,) = key
+        return lambda row: (row[name],)
+    return operator.itemgetter(*key)

@@ -1,0 +1,138 @@
+"""The next batch is polled and decoded while one is written, and nothing else overlaps:
+a batch's write starts only after the previous batch's transaction and offsets are
+committed. A scripted Kafka client records the order; the writes are the service's own,
+into a migrated SQLite database."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from analytics import migrate
+from analytics.consumer import Service
+from analytics.pipeline import BatchOutcome, DecodedBatch
+from analytics.settings import ConsumerSettings
+from tests.samples import sample_bytes
+
+BATCH = 3
+
+
+class Message:
+    def __init__(self, offset: int) -> None:
+        self._offset = offset
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "user"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return sample_bytes("user.created")
+
+
+class RecordingConsumer:
+    """Hands out `batches` batches of BATCH messages, then stops the service; records
+    each fetch and each offset commit in `log`."""
+
+    def __init__(self, log: list[str], batches: int) -> None:
+        self.log = log
+        self.left = batches
+        self.next_offset = 0
+        self.service: Service | None = None
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        if self.left == 0:
+            assert self.service is not None
+            self.service.stop()
+            return []
+        self.left -= 1
+        messages = [Message(self.next_offset + n) for n in range(BATCH)]
+        self.next_offset += BATCH
+        self.log.append(f"fetched {messages[-1].offset()}")
+        return messages
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        self.log.append(f"offsets {offsets[0].offset}")
+
+    def poll(self, timeout: float) -> None:
+        return None
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition("user", 0)]
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        return None
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        return None
+
+
+def test_the_next_batch_is_fetched_during_a_write_and_written_after_its_offsets(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'analytics.db'}"
+    migrate.upgrade(url)
+    log: list[str] = []
+    kafka = RecordingConsumer(log, batches=3)
+
+    def factory(_config: dict[str, Any]) -> Any:
+        return kafka
+
+    settings = ConsumerSettings(database_url=url, batch_size=BATCH, batch_max_seconds=1)
+    service = Service(settings, consumer_factory=factory)
+    kafka.service = service
+    service._on_assign(kafka, [TopicPartition("user", 0)])  # type: ignore[arg-type]
+    real_write = service._write
+    fetched_during_write = threading.Event()
+
+    def recorded_write(decoded: DecodedBatch) -> BatchOutcome:
+        last = decoded.messages[-1].offset
+        log.append(f"write {last} starts")
+        if last == BATCH - 1:
+            # Hold the first write until the main thread has fetched the next batch.
+            assert fetched_during_write.wait(timeout=10)
+        outcome = real_write(decoded)
+        log.append(f"write {last} committed")
+        return outcome
+
+    def fetch_and_signal(num_messages: int, timeout: float) -> list[Message]:
+        messages = RecordingConsumer.consume(kafka, num_messages, timeout)
+        if messages and messages[0].offset() == BATCH:
+            fetched_during_write.set()
+        return messages
+
+    service._write = recorded_write  # type: ignore[method-assign]
+    kafka.consume = fetch_and_signal  # type: ignore[method-assign]
+    try:
+        service._consume_until_stopped()
+    finally:
+        service.engine.dispose()
+
+    # Each batch: its write, its commit, then its offsets; the next write only after.
+    order = [
+        "write 2 starts",
+        "write 2 committed",
+        "offsets 3",
+        "write 5 starts",
+        "write 5 committed",
+        "offsets 6",
+        "write 8 starts",
+        "write 8 committed",
+        "offsets 9",
+    ]
+    assert [entry for entry in log if not entry.startswith("fetched")] == order
+    # Batch 2 was fetched while batch 1 was being written (which waited for it).
+    assert log.index("fetched 5") < log.index("write 2 committed")
