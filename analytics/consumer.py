@@ -57,6 +57,7 @@ from analytics.pipeline import (
     write_batch,
 )
 from analytics.preflight import DatabaseUnusable, check_database, describe
+from analytics.records import BatchCommitted, PartitionsAssigned
 from analytics.settings import ConsumerSettings
 
 log = structlog.get_logger("analytics.consumer")
@@ -532,7 +533,7 @@ class Service:
         self.metrics.assigned_partitions.set(len(self.assigned))
         if self.paused:
             consumer.pause(partitions)
-        log.info("partitions.assigned", partitions=_names(partitions))
+        PartitionsAssigned(_names(partitions)).log(log)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
@@ -596,14 +597,13 @@ class Service:
                 reason=str(letter.error.reason),
                 detail=letter.error.detail,
             )
-        log.info(
-            "batch.committed",
+        BatchCommitted(
             messages=len(messages),
             applied=outcome.applied,
             stale=outcome.stale,
             dead_lettered=len(outcome.dead_letters),
             seconds=round(seconds, 4),
-        )
+        ).log(log)
 
     def _on_error(self, error: KafkaError) -> None:
         """librdkafka's client-wide errors: a fatal one stops the service (raised out of the

@@ -30,6 +30,7 @@ from analytics.bench.database import connect
 from analytics.bench.e2e import Batch, E2EResult
 from analytics.bench.runner import percentile
 from analytics.cli import app
+from analytics.records import BatchCommitted
 from tests.terminal import WIDTHS, assert_readable
 
 runner = CliRunner()
@@ -149,7 +150,8 @@ def test_a_database_not_meant_for_benchmarks_is_refused(mysql_url: str) -> None:
 
 
 def _batch(at: float, messages: int) -> Batch:
-    return Batch(datetime(2025, 1, 1) + timedelta(seconds=at), messages, messages, 0, 0, 0.1)
+    record = BatchCommitted(messages, messages, 0, 0, 0.1)
+    return Batch(datetime(2025, 1, 1) + timedelta(seconds=at), record)
 
 
 def test_scaled_out_timing_counts_each_event_once() -> None:

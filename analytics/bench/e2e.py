@@ -49,6 +49,7 @@ from analytics.bench.database import BenchError
 from analytics.bench.spool import SpooledMessage
 from analytics.broker import EmbeddedBroker
 from analytics.events import TOPICS
+from analytics.records import BatchCommitted, PartitionsAssigned
 
 GROUP_ID = "analytics-bench"
 # Consumers started together: the broker hands out partitions this long after the first
@@ -69,14 +70,30 @@ _OFFSETS_CHECK_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class Batch:
-    """One `batch.committed` line of the consumer's log."""
+    """One batch the consumer committed, when its record was logged."""
 
     at: datetime
-    messages: int
-    applied: int
-    stale: int
-    dead_lettered: int
-    seconds: float
+    record: BatchCommitted
+
+    @property
+    def messages(self) -> int:
+        return self.record.messages
+
+    @property
+    def applied(self) -> int:
+        return self.record.applied
+
+    @property
+    def stale(self) -> int:
+        return self.record.stale
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.record.dead_lettered
+
+    @property
+    def seconds(self) -> float:
+        return self.record.seconds
 
 
 @dataclass(frozen=True)
@@ -319,18 +336,12 @@ class _LogTail:
             entry: dict[str, Any] = json.loads(line)
         except ValueError:
             return
-        name = entry.get("event")
-        if name == "partitions.assigned":
-            self.assigned.append(datetime.fromisoformat(entry["timestamp"]))
-        elif name == "batch.committed":
-            batch = Batch(
-                at=datetime.fromisoformat(entry["timestamp"]),
-                messages=int(entry["messages"]),
-                applied=int(entry["applied"]),
-                stale=int(entry["stale"]),
-                dead_lettered=int(entry["dead_lettered"]),
-                seconds=float(entry["seconds"]),
-            )
+        assigned = PartitionsAssigned.read(entry)
+        if assigned is not None:
+            self.assigned.append(assigned[0])
+        committed = BatchCommitted.read(entry)
+        if committed is not None:
+            batch = Batch(*committed)
             self.batches.append(batch)
             self.committed += batch.messages
 
