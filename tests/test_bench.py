@@ -21,14 +21,18 @@ from analytics.bench import (
     SUMMARY_FILE,
     BenchError,
     BenchOptions,
+    long_run_table,
+    longrun,
     methods_table,
     run,
     scale_out_table,
+    stages_table,
     sweep_table,
 )
 from analytics.bench.database import connect
-from analytics.bench.e2e import Batch, E2EResult
+from analytics.bench.e2e import Batch, E2EResult, RssSample
 from analytics.bench.runner import percentile
+from analytics.bench.stages import STAGES
 from analytics.cli import app
 from analytics.records import BatchCommitted
 from tests.terminal import WIDTHS, assert_readable
@@ -67,6 +71,7 @@ def _positive(value: Any) -> bool:
 def test_small_run_reports_every_method_on_the_same_tables(bench_url: str, tmp_path: Path) -> None:
     arguments = ["bench", "--events", "600", "--batch-sizes", "200", "--baseline-events", "100"]
     arguments += ["--scale-out", "2", "--database-url", bench_url, "--output-dir", str(tmp_path)]
+    arguments += ["--long-events", "900"]
     result = runner.invoke(app, arguments)
     assert result.exit_code == 0, result.output
     assert "× raw ceiling" in result.output
@@ -133,6 +138,33 @@ def test_small_run_reports_every_method_on_the_same_tables(bench_url: str, tmp_p
     assert "Scale-out" in summary
     assert "Scale-out" in result.output
 
+    # Every stage measured on the sweep's events; the total is their sum.
+    stage_costs = results["stages"]
+    assert stage_costs["events"] == 150
+    per_stage = stage_costs["microseconds_per_event"]
+    assert list(per_stage) == list(STAGES)
+    assert all(_positive(per_stage[stage]) for stage in ("validate", "map", "plan", "render"))
+    assert stage_costs["total_microseconds_per_event"] == pytest.approx(
+        sum(per_stage.values()), abs=0.5
+    )
+    assert "Cost of each stage" in summary
+    assert "Cost of each stage" in result.output
+
+    # The long run, in segments that add up to its events.
+    long_run = results["long_run"]
+    assert long_run["events"] == 900
+    segments = long_run["segments"]
+    assert segments
+    assert [s["first_event"] for s in segments[1:]] == [
+        s["first_event"] + s["events"] for s in segments[:-1]
+    ]
+    assert 0 < sum(s["events"] for s in segments) <= 900
+    assert set(long_run["targets"]) == {"last_segment_vs_first", "peak_rss_mb", "batch_seconds_p99"}
+    assert "Long run" in summary
+    for width in WIDTHS:
+        assert_readable(stages_table(results, width), width, ["validate"])
+        assert_readable(long_run_table(results, width), width, [])
+
 
 def test_sqlite_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     options = BenchOptions(database_url=f"sqlite:///{tmp_path / 'bench.db'}", output_dir=tmp_path)
@@ -189,3 +221,29 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 0.99) == 99.0
     assert percentile([0.3], 0.99) == 0.3
     assert percentile([], 0.5) == 0.0
+
+
+def test_long_run_segments_cut_at_each_multiple_of_the_segment_size() -> None:
+    """Batches of 1000 at one per second; segments of 2,500 events end on the first
+    batch that reaches a multiple; the final partial batch (it only waited for the end of
+    the stream) is left out."""
+    batches = [_batch(float(second), 1000) for second in range(1, 7)] + [_batch(9.0, 300)]
+    result = E2EResult(
+        events=6300,
+        batch_size=1000,
+        partitions=16,
+        first_poll=datetime(2025, 1, 1),
+        batches_by_consumer=[batches],
+        peak_rss_mb_by_consumer=[100.0],
+        rss_samples=[RssSample(1000, 90.0), RssSample(4000, 120.0)],
+        log_paths=[Path("a.log")],
+        min_backlog=None,
+    )
+    segments = longrun.segments(result, {2500: 11, 5000: 22}, percentile, size=2500)
+    assert [(s.first_event, s.events, s.seconds) for s in segments] == [
+        (0, 3000, 3.0),
+        (3000, 3000, 3.0),
+    ]
+    assert [s.rows_at_end for s in segments] == [11, 22]
+    assert [s.peak_rss_mb for s in segments] == [90.0, 120.0]
+    assert segments[0].events_per_second == 1000.0

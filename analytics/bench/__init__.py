@@ -8,7 +8,11 @@ On the same simulated events, database and machine, in one run:
 - **raw ceiling** (`raw`): the same resulting rows written with plain MySQLdb multi-row
   upserts in large transactions — no Kafka, no validation;
 - **seed-style baseline** (`baseline`): the events applied the tutorial way — `json.loads`,
-  one statement per row, one commit per event.
+  one statement per row, one commit per event;
+- **cost of each stage** (`stages`): microseconds per event of decode, validate, map,
+  read, plan, render, server and commit;
+- **long run** (`long_run`): a million events through one consumer, by segment of
+  100,000, next to the rows already in the tables.
 
 The three leave the same tables, which the bench checks. Results go to `bench-results.json`
 and `bench-summary.md`.
@@ -16,9 +20,11 @@ and `bench-summary.md`.
 
 from analytics.bench.database import DEFAULT_DATABASE_URL, BenchError
 from analytics.bench.report import (
+    long_run_table,
     methods_table,
     ratio_line,
     scale_out_table,
+    stages_table,
     sweep_table,
     target_lines,
 )
@@ -27,6 +33,7 @@ from analytics.bench.runner import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BATCH_SIZES,
     DEFAULT_EVENTS,
+    DEFAULT_LONG_EVENTS,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_PARTITIONS,
     DEFAULT_SCALE_OUT,
@@ -45,6 +52,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZES",
     "DEFAULT_DATABASE_URL",
     "DEFAULT_EVENTS",
+    "DEFAULT_LONG_EVENTS",
     "DEFAULT_OUTPUT_DIR",
     "DEFAULT_PARTITIONS",
     "DEFAULT_SCALE_OUT",
@@ -55,10 +63,12 @@ __all__ = [
     "BenchOptions",
     "Progress",
     "RichProgress",
+    "long_run_table",
     "methods_table",
     "ratio_line",
     "run",
     "scale_out_table",
+    "stages_table",
     "sweep_table",
     "target_lines",
 ]

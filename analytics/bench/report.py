@@ -41,6 +41,15 @@ NOTES = """\
   cover every event. Peak RSS is the largest consumer's; summed peaks, the group's.
 - in-process pipeline: `process_batch` called directly, one transaction per batch, no
   Kafka and no consumer loop.
+- cost of each stage: the service's own functions called one after the other on the
+  sweep's events in this process (`analytics/bench/stages.py`): decode is the standard
+  library's JSON parser on the same bytes (the parsing share of validation), validate the
+  rest of pydantic's work, then map, read (the client's side of the version reads), plan,
+  render (building the SQL text), server (wall time in the driver's execute calls) and
+  commit (wall time).
+- long run: one consumer on a long stream, cut into segments of 100,000 committed
+  events; rows at end are the read model's rows (COUNT(*)) when the bench saw the
+  segment's last batch; peak RSS is the largest RSS sample during the segment.
 - decoding and mapping only: every event parsed, validated and mapped to its row changes
   in one process with no database; the end-to-end time can never drop below it.
 """
@@ -82,7 +91,97 @@ def target_lines(results: dict[str, Any]) -> list[str]:
         f" {targets['peak_rss_mb']['value']:.0f} MB over all runs ({mark('peak_rss_mb')});"
         f" batch apply p50 {e2e['batch_seconds_p50']:.3f} s,"
         f" p99 {e2e['batch_seconds_p99']:.3f} s",
+        *_long_run_target_lines(results.get("long_run")),
     ]
+
+
+def _long_run_target_lines(long_run: dict[str, Any] | None) -> list[str]:
+    if long_run is None:
+        return []
+    targets = long_run["targets"]
+
+    def mark(name: str) -> str:
+        return "met" if targets[name]["met"] else "NOT met"
+
+    share = targets["last_segment_vs_first"]
+    return [
+        f"target long run, last segment ≥ {share['target']:.2f} {TIMES} the first:"
+        f" {share['value']:.2f} ({mark('last_segment_vs_first')})",
+        f"target long run, peak RSS < {targets['peak_rss_mb']['target']:.0f} MB:"
+        f" {targets['peak_rss_mb']['value']:.0f} MB ({mark('peak_rss_mb')});"
+        f" batch p99 ≤ {targets['batch_seconds_p99']['target']:.0f} s:"
+        f" {targets['batch_seconds_p99']['value']:.3f} s ({mark('batch_seconds_p99')})",
+    ]
+
+
+_STAGE_HEADERS = ["stage", "µs per event", "share", "measured as"]
+
+
+def stage_rows(results: dict[str, Any]) -> list[Row]:
+    entry = results["stages"]
+    costs: dict[str, float] = entry["microseconds_per_event"]
+    total = entry["total_microseconds_per_event"]
+    rows = [
+        [
+            stage,
+            f"{value:.1f}",
+            f"{value / total:.0%}" if total else "",
+            "wall" if stage in entry["wall_stages"] else "CPU",
+        ]
+        for stage, value in costs.items()
+    ]
+    rows.append(["total", f"{total:.1f}", "100%", ""])
+    return rows
+
+
+def _stages_title(results: dict[str, Any]) -> str:
+    entry = results["stages"]
+    return (
+        f"Cost of each stage, in process ({entry['events']:,} events,"
+        f" batch size {entry['batch_size']})"
+    )
+
+
+def stages_table(results: dict[str, Any], width: int | None = None) -> Table:
+    return _rich(_stages_title(results), _STAGE_HEADERS, stage_rows(results), width)
+
+
+_LONG_RUN_HEADERS = [
+    "events from",
+    "events",
+    "seconds",
+    "events/s",
+    "rows at end",
+    "batch p99 s",
+    "peak RSS MB",
+]
+
+
+def long_run_rows(results: dict[str, Any]) -> list[Row]:
+    return [
+        [
+            _number(segment["first_event"]),
+            _number(segment["events"]),
+            f"{segment['seconds']:.2f}",
+            _number(segment["events_per_second"]),
+            _optional(segment["rows_at_end"]),
+            f"{segment['batch_seconds_p99']:.3f}",
+            f"{segment['peak_rss_mb']:.0f}",
+        ]
+        for segment in results["long_run"]["segments"]
+    ]
+
+
+def _long_run_title(results: dict[str, Any]) -> str:
+    long_run = results["long_run"]
+    return (
+        f"Long run: {long_run['events']:,} events, one consumer, batch size"
+        f" {long_run['batch_size']}, by segment"
+    )
+
+
+def long_run_table(results: dict[str, Any], width: int | None = None) -> Table:
+    return _rich(_long_run_title(results), _LONG_RUN_HEADERS, long_run_rows(results), width)
 
 
 _METHOD_HEADERS = [
@@ -346,6 +445,19 @@ def markdown(results: dict[str, Any]) -> str:
             f"## {_scale_out_title(results)}",
             "",
             *_markdown_table(_SCALE_OUT_HEADERS, scale_out_rows(results)),
+            "",
+        ]
+    lines += [
+        f"## {_stages_title(results)}",
+        "",
+        *_markdown_table(_STAGE_HEADERS, stage_rows(results)),
+        "",
+    ]
+    if results.get("long_run"):
+        lines += [
+            f"## {_long_run_title(results)}",
+            "",
+            *_markdown_table(_LONG_RUN_HEADERS, long_run_rows(results)),
             "",
         ]
     lines += ["## Definitions", "", NOTES]

@@ -19,7 +19,7 @@ from rich.progress import Progress as RichProgressDisplay
 from rich.progress import TaskID
 from sqlalchemy.engine import URL
 
-from analytics.bench import baseline, e2e, raw, report
+from analytics.bench import baseline, e2e, longrun, raw, report, stages
 from analytics.bench.database import (
     DEFAULT_DATABASE_URL,
     BenchError,
@@ -48,13 +48,16 @@ DEFAULT_BASELINE_EVENTS = 5000
 DEFAULT_PARTITIONS = 16
 DEFAULT_SCALE_OUT = 2
 DEFAULT_SEED = 42
+DEFAULT_LONG_EVENTS = 1_000_000
 DEFAULT_OUTPUT_DIR = Path("analytics-data/bench")
 RESULTS_FILE = "bench-results.json"
 SUMMARY_FILE = "bench-summary.md"
 
-TARGET_VS_RAW = 0.7
-TARGET_VS_BASELINE = 10.0
+TARGET_VS_RAW = 0.25
+TARGET_VS_BASELINE = 15.0
 TARGET_RSS_MB = 300.0
+TARGET_LAST_SEGMENT_SHARE = 0.85  # of the first segment's events/s
+TARGET_BATCH_P99_SECONDS = 1.0
 
 
 class Progress(Protocol):
@@ -85,6 +88,7 @@ class BenchOptions:
     seed: int = DEFAULT_SEED
     partitions: int = DEFAULT_PARTITIONS
     scale_out: int = DEFAULT_SCALE_OUT  # consumers of the scale-out run; 0 or 1 skips it
+    long_events: int = DEFAULT_LONG_EVENTS  # events of the long run; 0 skips it
 
     @property
     def sweep_count(self) -> int:
@@ -107,6 +111,8 @@ class BenchOptions:
             raise BenchError("--partitions must be between 1 and 64")
         if self.scale_out < 0:
             raise BenchError("--scale-out must be at least 0")
+        if self.long_events < 0:
+            raise BenchError("--long-events must be at least 0")
 
 
 @dataclass
@@ -185,6 +191,13 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
             )
             require_same(reference, snapshot(connection), "the seed-style baseline")
 
+        shown_progress.phase("Cost of each stage", 1)
+        with connection_to(url) as connection:
+            empty(connection)
+        stage_costs = stages.measure(
+            list(spool.read(0, sweep_count)), options.batch_size, database_url
+        )
+
         sweep: list[tuple[e2e.E2EResult, Snapshot]] = []
         for size in options.batch_sizes:
             with connection_to(url) as connection:
@@ -203,6 +216,10 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
                 single = reference
             scale_out = _scale_out(spool, url, database_url, options, single, shown_progress)
 
+        long_run = None
+        if options.long_events:
+            long_run = _long_run(Path(scratch), url, database_url, options, shown_progress)
+
     results = _results(
         options=options,
         database=shown(url),
@@ -218,6 +235,8 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
         baseline_result=baseline_result,
         sweep=sweep,
         scale_out=scale_out,
+        stage_costs=stage_costs,
+        long_run=long_run,
     )
     (output_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     (output_dir / SUMMARY_FILE).write_text(report.markdown(results))
@@ -291,6 +310,44 @@ def _scale_out(
     if single_consumer is not None:
         require_same(single_consumer, scale_out.tables, "the scale-out run")
     return scale_out
+
+
+@dataclass(frozen=True)
+class _LongRun:
+    result: e2e.E2EResult
+    segments: list[longrun.Segment]
+
+
+def _long_run(
+    scratch: Path, url: URL, database_url: str, options: BenchOptions, progress: Progress
+) -> _LongRun:
+    """`options.long_events` through one consumer at the main batch size, into empty
+    tables, cut into segments."""
+    count = options.long_events
+    progress.phase("Long run: generating events", count)
+    spool = Spool.generate(scratch / "long.spool", options.seed, count, progress.update)
+    with connection_to(url) as connection:
+        empty(connection)
+        counter = longrun.RowCounter(connection)
+
+        def on_progress(committed: int) -> None:
+            progress.update(committed)
+            counter(committed)
+
+        progress.phase(f"Long run, batch size {options.batch_size}", count)
+        result = e2e.run(
+            spool.read(),
+            count,
+            spool.average_size,
+            options.batch_size,
+            database_url,
+            options.output_dir / "logs" / f"long-run-events-{count}.log",
+            options.partitions,
+            on_progress,
+        )
+        counter.rows_at[count] = counter.count()
+    spool.path.unlink()
+    return _LongRun(result, longrun.segments(result, counter.rows_at, percentile))
 
 
 @dataclass(frozen=True)
@@ -420,6 +477,8 @@ def _results(
     baseline_result: baseline.BaselineResult,
     sweep: list[tuple[e2e.E2EResult, Snapshot]],
     scale_out: _ScaleOut | None,
+    stage_costs: stages.StageCosts,
+    long_run: _LongRun | None,
 ) -> dict[str, Any]:
     count, rows = options.events, reference.rows
     end_to_end = _e2e_entry(main, rows, writes.at[count])
@@ -511,6 +570,7 @@ def _results(
             "seed": options.seed,
             "partitions_per_topic": options.partitions,
             "scale_out_consumers": options.scale_out,
+            "long_events": options.long_events,
             "raw_statement_bytes": raw.STATEMENT_BYTES,
             "raw_rows_per_commit": raw.ROWS_PER_COMMIT,
         },
@@ -540,6 +600,67 @@ def _results(
         },
         "sweep": sweep_entries,
         "scale_out": _scale_out_entry(scale_out, sweep, writes),
+        "stages": _stages_entry(stage_costs),
+        "long_run": _long_run_entry(long_run),
+    }
+
+
+def _stages_entry(costs: stages.StageCosts) -> dict[str, Any]:
+    return {
+        "events": costs.events,
+        "batch_size": costs.batch_size,
+        "microseconds_per_event": {
+            stage: round(costs.microseconds_per_event(stage), 1) for stage in stages.STAGES
+        },
+        "total_microseconds_per_event": round(costs.total_microseconds_per_event, 1),
+        "wall_stages": sorted(stages.WALL_STAGES),
+    }
+
+
+def _long_run_entry(long_run: _LongRun | None) -> dict[str, Any] | None:
+    if long_run is None:
+        return None
+    result, segments = long_run.result, long_run.segments
+    first, last = segments[0].events_per_second, segments[-1].events_per_second
+    p99 = percentile([batch.seconds for batch in result.batches], 0.99)
+    return {
+        "events": result.events,
+        "batch_size": result.batch_size,
+        "seconds": round(result.seconds, 3),
+        "events_per_second": round(result.events_per_second, 1),
+        "batch_seconds_p99": p99,
+        "peak_rss_mb": round(result.peak_rss_mb, 1),
+        "last_vs_first_segment": round(last / first, 3) if first else None,
+        "segments": [
+            {
+                "first_event": segment.first_event,
+                "events": segment.events,
+                "seconds": round(segment.seconds, 3),
+                "events_per_second": round(segment.events_per_second, 1),
+                "batch_seconds_p99": segment.batch_seconds_p99,
+                "peak_rss_mb": round(segment.peak_rss_mb, 1),
+                "rows_at_end": segment.rows_at_end,
+            }
+            for segment in segments
+        ],
+        "targets": {
+            "last_segment_vs_first": {
+                "target": TARGET_LAST_SEGMENT_SHARE,
+                "value": round(last / first, 3) if first else None,
+                "met": bool(first) and last / first >= TARGET_LAST_SEGMENT_SHARE,
+            },
+            "peak_rss_mb": {
+                "target": TARGET_RSS_MB,
+                "value": round(result.peak_rss_mb, 1),
+                "met": result.peak_rss_mb < TARGET_RSS_MB,
+            },
+            "batch_seconds_p99": {
+                "target": TARGET_BATCH_P99_SECONDS,
+                "value": p99,
+                "met": p99 <= TARGET_BATCH_P99_SECONDS,
+            },
+        },
+        "consumer_log": str(result.log_path),
     }
 
 

@@ -56,6 +56,7 @@ BENCH_OUTPUT_DIR = Path("analytics-data") / "bench"
 BENCH_SEED = 42
 BENCH_PARTITIONS = 16
 BENCH_SCALE_OUT = 2
+BENCH_LONG_EVENTS = 1_000_000
 
 
 def tool_errors() -> tuple[Known, ...]:
@@ -549,6 +550,14 @@ def bench_command(
             " --sweep-events events); 0 or 1 skips it.",
         ),
     ] = BENCH_SCALE_OUT,
+    long_events: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Events of the long run (one consumer, main batch size, reported by"
+            " segment of 100,000); 0 skips it.",
+        ),
+    ] = BENCH_LONG_EVENTS,
 ) -> None:
     """Measure the service end to end next to the raw ceiling and a seed-style baseline.
 
@@ -576,6 +585,7 @@ def bench_command(
         seed=seed,
         partitions=partitions,
         scale_out=scale_out,
+        long_events=long_events,
     )
     console = Console(stderr=True)
     with (
@@ -589,6 +599,9 @@ def bench_command(
         out.print(bench.sweep_table(results, out.width))
     if results["scale_out"]:
         out.print(bench.scale_out_table(results, out.width))
+    out.print(bench.stages_table(results, out.width))
+    if results["long_run"]:
+        out.print(bench.long_run_table(results, out.width))
     typer.echo(bench.ratio_line(results))
     for line in bench.target_lines(results):
         typer.echo(line)

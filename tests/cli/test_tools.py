@@ -176,6 +176,7 @@ def test_help_shows_the_tools_own_defaults() -> None:
         bench.DEFAULT_PARTITIONS,
     )
     assert tools.BENCH_SCALE_OUT == bench.DEFAULT_SCALE_OUT
+    assert tools.BENCH_LONG_EVENTS == bench.DEFAULT_LONG_EVENTS
     assert tools.DEFAULT_TOP == report.DEFAULT_TOP
     assert tools.DEFAULT_DEMO_DATABASE == demo.DEFAULT_DEMO_DATABASE
     root = typer.main.get_command(app)
