@@ -148,16 +148,18 @@ def _claim_conflict(
     assert change.claim is not None
     table, column, value = change.table.name, change.claim.column, change.claim.value
     owner = state.owners.get((table, column, value))
-    shown_key, claimant = shown(value, secrets), shown(change.entity_id, secrets)
     if change.kind is Kind.PATCH and owner != change.entity_id:
         held = f"belongs to {shown(owner, secrets)}" if owner else "belongs to no row"
         return InvalidEvent(
-            Reason.KEY_CONFLICT, f"{table}.{column} {shown_key} {held}, not to {claimant}"
+            Reason.KEY_CONFLICT,
+            f"{table}.{column} {shown(value, secrets)} {held},"
+            f" not to {shown(change.entity_id, secrets)}",
         )
     if change.kind is Kind.SNAPSHOT and not entity.exists and owner not in (None, change.entity_id):
         return InvalidEvent(
             Reason.KEY_CONFLICT,
-            f"{table}.{column} {shown_key} already belongs to {shown(owner, secrets)}; "
-            f"refusing to merge {claimant} into it",
+            f"{table}.{column} {shown(value, secrets)} already belongs to"
+            f" {shown(owner, secrets)}; refusing to merge {shown(change.entity_id, secrets)}"
+            " into it",
         )
     return None

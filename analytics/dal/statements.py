@@ -221,9 +221,17 @@ def _template(
     encoders = None
     # Rendered with mysqlclient's own quoting. Binary values (any BLOB or BINARY type) need
     # not be text, which a str statement is: their tables (dead letters) keep parameters.
-    if dialect.driver == "mysqldb" and not any(isinstance(t, sa.types._Binary) for t in types):
+    if dialect.driver == "mysqldb" and not any(map(_holds_bytes, types)):
         encoders = tuple(_encoder_for(type_) for type_ in types)
     return _MultiRowTemplate(sql[:start], sql[start:end], sql[end:], order, processors, encoders)
+
+
+def _holds_bytes(type_: sa.types.TypeEngine[Any]) -> bool:
+    """True for BLOB and BINARY columns, whose values are bytes."""
+    try:
+        return type_.python_type is bytes
+    except NotImplementedError:  # a type that does not say: not a binary one of ours
+        return False
 
 
 def execute_upsert(
