@@ -81,6 +81,9 @@ Partition = tuple[str, int]
 
 # A write running longer than this keeps the consumer polling (paused) until it ends.
 KEEP_POLLING_AFTER_SECONDS = 0.5
+# While a batch is written, the next one is polled in waits this short, so that the
+# written batch's offsets are committed soon after its transaction.
+WRITE_WATCH_SECONDS = 0.02
 T = TypeVar("T")
 
 
@@ -309,7 +312,7 @@ class Service:
         "write, commit, then commit offsets" holds batch by batch."""
         writing: _Writing | None = None
         while not self.stopping:
-            batch = self._poll_batch()
+            batch = self._poll_batch(writing.first_attempt if writing else None)
             decoded = self._decode(batch) if batch else None
             if writing is not None:
                 self._finish(writing)
@@ -348,15 +351,20 @@ class Service:
     def _live(self, messages: Sequence[Source]) -> list[Source]:
         return [m for m in messages if (m.topic, m.partition) in self.assigned]
 
-    def _poll_batch(self) -> list[Source]:
+    def _poll_batch(self, written: futures.Future[BatchOutcome] | None = None) -> list[Source]:
+        """Up to `batch_size` messages, polled for at most `batch_max_seconds`, or until
+        `written` (the previous batch's write) is done: its offsets wait for this poll."""
         batch: list[Source] = []
         deadline = time.monotonic() + self.settings.batch_max_seconds
+        longest_wait = 0.5 if written is None else WRITE_WATCH_SECONDS
         while len(batch) < self.settings.batch_size and not self.stopping:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or (written is not None and written.done()):
                 break
             wanted = self.settings.batch_size - len(batch)
-            messages = self.consumer.consume(num_messages=wanted, timeout=min(remaining, 0.5))
+            messages = self.consumer.consume(
+                num_messages=wanted, timeout=min(remaining, longest_wait)
+            )
             if self.revoked_while_polling:
                 # Fetched before a revocation: if the partition comes back, its messages
                 # are fetched again from the committed offset, and would be here twice.

@@ -6,6 +6,7 @@ into a migrated SQLite database."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,44 @@ def test_the_next_batch_is_fetched_during_a_write_and_written_after_its_offsets(
     assert [entry for entry in log if not entry.startswith("fetched")] == order
     # Batch 2 was fetched while batch 1 was being written (which waited for it).
     assert log.index("fetched 5") < log.index("write 2 committed")
+
+
+class QuietAfterOneBatch(RecordingConsumer):
+    """One batch, then a quiet stream: polls wait out their timeout and return nothing."""
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        if self.next_offset == 0:
+            return super().consume(num_messages, timeout)
+        time.sleep(timeout)
+        return []
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        super().commit(offsets, asynchronous)
+        assert self.service is not None
+        self.service.stop()
+
+
+def test_a_written_batch_s_offsets_do_not_wait_for_the_next_batch_to_fill(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'analytics.db'}"
+    migrate.upgrade(url)
+    log: list[str] = []
+    kafka = QuietAfterOneBatch(log, batches=1)
+
+    def factory(_config: dict[str, Any]) -> Any:
+        return kafka
+
+    # A quiet stream fills no batch: the poll would wait the whole batch_max_seconds.
+    settings = ConsumerSettings(database_url=url, batch_size=BATCH, batch_max_seconds=30)
+    service = Service(settings, consumer_factory=factory)
+    kafka.service = service
+    service._on_assign(kafka, [TopicPartition("user", 0)])  # type: ignore[arg-type]
+    started = time.monotonic()
+    try:
+        service._consume_until_stopped()
+    finally:
+        service.engine.dispose()
+
+    assert log == ["fetched 2", "offsets 3"]
+    assert time.monotonic() - started < 5
