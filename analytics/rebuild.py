@@ -35,6 +35,7 @@ import fcntl
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -374,12 +375,16 @@ class Loader(Service):
             for p, offset in goal.items()
         )
 
-    def _poll_batch(self) -> list[Source]:
+    def _poll_batch(self, written: futures.Future[BatchOutcome] | None = None) -> list[Source]:
         if self._caught_up():
+            if written is not None:
+                # Everything is fetched, but a batch is still being written: it has to
+                # commit (with its retries) before the rebuild may call itself done.
+                return []
             self.reached = True
             self.stopping = True
             return []
-        return super()._poll_batch()
+        return super()._poll_batch(written)
 
     def _commit_offsets(self, messages: Sequence[Source]) -> None:
         # The batch's transaction committed: the shadow tables hold these messages.

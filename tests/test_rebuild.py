@@ -98,6 +98,7 @@ class RebuildProcess:
     url: str
     log_path: Path
     arguments: tuple[str, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +107,7 @@ class RebuildProcess:
             **FAST,
             "ANALYTICS_BOOTSTRAP_SERVERS": self.bootstrap,
             "ANALYTICS_DATABASE_URL": self.url,
+            **self.environment,
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -273,8 +275,8 @@ def test_a_mapping_changed_since_the_first_load_is_reflected_after_the_rebuild(
     try:
         wait_caught_up(bootstrap, [live])
         before = table_contents(engine)
-        # The module, not the function `analytics.dal.apply` that the package exports.
-        module = sys.modules["analytics.dal.apply"]
+        # Where a batch's events are mapped (`pipeline.decode_batch`).
+        module = sys.modules["analytics.pipeline"]
         monkeypatch.setattr(module, "map_event", lambda event: shouting(map_event(event)))
         outcome = Rebuild(settings(bootstrap, live_url), Options()).run()
         assert outcome.swapped
@@ -304,6 +306,9 @@ def live_tables_swapped(url: str) -> bool:
     return bool(found)
 
 
+KILL_MOMENTS = ("batch.committed", "rebuild.started", "batch.committed", "batch.committed", "")
+
+
 def test_a_killed_rebuild_resumes_and_never_touches_the_live_tables_before_its_swap(
     broker: EmbeddedBroker, live_url: str, tmp_path: Path
 ) -> None:
@@ -323,11 +328,24 @@ def test_a_killed_rebuild_resumes_and_never_touches_the_live_tables_before_its_s
     kills = 0
     swapped = False
     for attempt in range(12):
-        rebuild = RebuildProcess(bootstrap, live_url, tmp_path / f"rebuild-{attempt}.log")
+        # Small batches: the load takes a few seconds, long enough to be killed within.
+        rebuild = RebuildProcess(
+            bootstrap,
+            live_url,
+            tmp_path / f"rebuild-{attempt}.log",
+            environment={"ANALYTICS_BATCH_SIZE": "50"},
+        )
         if attempt >= 5:  # enough kills: let it finish
             assert rebuild.wait() == 0, rebuild.logs()[-3000:]
             break
-        time.sleep(rng.uniform(0.5, 6.0))
+        # Killed while it prepares, or while it loads (after its first batch).
+        marker = KILL_MOMENTS[attempt]
+        started = time.monotonic()
+        while marker not in rebuild.logs() and time.monotonic() - started < 60:
+            if rebuild.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.5))
         if rebuild.process.poll() is not None:
             assert rebuild.process.returncode == 0, rebuild.logs()[-3000:]
             break
