@@ -239,11 +239,11 @@ def test_long_run_segments_cut_at_each_multiple_of_the_segment_size() -> None:
         log_paths=[Path("a.log")],
         min_backlog=None,
     )
-    segments = longrun.segments(result, {2500: 11, 5000: 22}, percentile, size=2500)
+    segments = longrun.segments(result, {2500: 11, 5000: 22, 6300: 33}, percentile, size=2500)
     assert [(s.first_event, s.events, s.seconds) for s in segments] == [
         (0, 3000, 3.0),
         (3000, 3000, 3.0),
     ]
-    assert [s.rows_at_end for s in segments] == [11, 22]
+    assert [s.rows_at_end for s in segments] == [11, 33]  # the last: at the end of the run
     assert [s.peak_rss_mb for s in segments] == [90.0, 120.0]
     assert segments[0].events_per_second == 1000.0

@@ -26,7 +26,7 @@ class Segment:
     seconds: float
     batch_seconds_p99: float
     peak_rss_mb: float  # the largest RSS sample taken during the segment
-    rows_at_end: int | None  # rows in the tables when the segment's last batch was seen
+    rows_at_end: int | None  # rows in the tables when the bench saw the segment end
 
     @property
     def events_per_second(self) -> float:
@@ -75,6 +75,7 @@ def segments(
         in_segment.append(batch)
         if done - start_events < size and position < len(timed) - 1:
             continue
+        last = position == len(timed) - 1
         seconds = (batch.at - start_at).total_seconds()
         samples = [s.rss_mb for s in result.rss_samples if start_events <= s.committed <= done]
         found.append(
@@ -84,7 +85,8 @@ def segments(
                 seconds=seconds,
                 batch_seconds_p99=percentile([b.seconds for b in in_segment], 0.99),
                 peak_rss_mb=max(samples, default=0.0),
-                rows_at_end=rows_at.get(done // size * size),
+                # The last segment ends with the run, whose rows are counted at its end.
+                rows_at_end=rows_at.get(result.events if last else done // size * size),
             )
         )
         start_at, start_events, in_segment = batch.at, done, []
