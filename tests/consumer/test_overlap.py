@@ -81,21 +81,29 @@ class RecordingConsumer:
         return None
 
 
-def test_the_next_batch_is_fetched_during_a_write_and_written_after_its_offsets(
-    tmp_path: Path,
-) -> None:
+def service_on(tmp_path: Path, kafka: RecordingConsumer, batch_max_seconds: float) -> Service:
+    """The service over a migrated SQLite database, fed by `kafka`, owning user[0]."""
     url = f"sqlite:///{tmp_path / 'analytics.db'}"
     migrate.upgrade(url)
-    log: list[str] = []
-    kafka = RecordingConsumer(log, batches=3)
 
     def factory(_config: dict[str, Any]) -> Any:
         return kafka
 
-    settings = ConsumerSettings(database_url=url, batch_size=BATCH, batch_max_seconds=1)
+    settings = ConsumerSettings(
+        database_url=url, batch_size=BATCH, batch_max_seconds=batch_max_seconds
+    )
     service = Service(settings, consumer_factory=factory)
     kafka.service = service
     service._on_assign(kafka, [TopicPartition("user", 0)])  # type: ignore[arg-type]
+    return service
+
+
+def test_the_next_batch_is_fetched_during_a_write_and_written_after_its_offsets(
+    tmp_path: Path,
+) -> None:
+    log: list[str] = []
+    kafka = RecordingConsumer(log, batches=3)
+    service = service_on(tmp_path, kafka, batch_max_seconds=1)
     real_write = service._write
     fetched_during_write = threading.Event()
 
@@ -157,19 +165,10 @@ class QuietAfterOneBatch(RecordingConsumer):
 def test_a_written_batch_s_offsets_do_not_wait_for_the_next_batch_to_fill(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'analytics.db'}"
-    migrate.upgrade(url)
     log: list[str] = []
     kafka = QuietAfterOneBatch(log, batches=1)
-
-    def factory(_config: dict[str, Any]) -> Any:
-        return kafka
-
     # A quiet stream fills no batch: the poll would wait the whole batch_max_seconds.
-    settings = ConsumerSettings(database_url=url, batch_size=BATCH, batch_max_seconds=30)
-    service = Service(settings, consumer_factory=factory)
-    kafka.service = service
-    service._on_assign(kafka, [TopicPartition("user", 0)])  # type: ignore[arg-type]
+    service = service_on(tmp_path, kafka, batch_max_seconds=30)
     started = time.monotonic()
     try:
         service._consume_until_stopped()
