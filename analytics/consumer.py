@@ -329,11 +329,15 @@ class Service:
         latest = now + timedelta(seconds=self.settings.max_future_skew_seconds)
         return decode_batch(batch, latest, self.secrets)
 
-    def _start(self, decoded: DecodedBatch) -> _Writing:
-        """The batch's first write attempt, started on its own thread."""
+    def _start(self, decoded: DecodedBatch) -> _Writing | None:
+        """The batch's first write attempt, started on its own thread; None when none of
+        its partitions is ours any more (waiting for the previous batch polls, and a
+        rebalance may run within that poll)."""
         started = time.monotonic()
         live = self._live(decoded.messages)
-        if len(live) < len(decoded.messages):  # a partition went while it was decoded
+        if not live:
+            return None
+        if len(live) < len(decoded.messages):
             decoded = self._decode(live)
         return _Writing(decoded, started, in_daemon_thread(partial(self._write, decoded)))
 

@@ -177,3 +177,48 @@ def test_a_written_batch_s_offsets_do_not_wait_for_the_next_batch_to_fill(
 
     assert log == ["fetched 2", "offsets 3"]
     assert time.monotonic() - started < 5
+
+
+class RevokedDuringTheWait(RecordingConsumer):
+    """The group takes user[0] away during the poll that keeps the consumer in its group
+    while the first batch is still being written."""
+
+    def __init__(self, log: list[str], batches: int) -> None:
+        super().__init__(log, batches)
+        self.revoked = threading.Event()
+
+    def poll(self, timeout: float) -> None:
+        if not self.revoked.is_set():
+            assert self.service is not None
+            self.service._on_revoke(self, [TopicPartition("user", 0)])  # type: ignore[arg-type]
+            self.log.append("revoked")
+            self.revoked.set()
+
+
+def test_a_decoded_batch_whose_partition_went_meanwhile_is_not_written(tmp_path: Path) -> None:
+    log: list[str] = []
+    kafka = RevokedDuringTheWait(log, batches=2)
+    service = service_on(tmp_path, kafka, batch_max_seconds=1)
+    real_write = service._write
+
+    def recorded_write(decoded: DecodedBatch) -> BatchOutcome:
+        last = decoded.messages[-1].offset
+        log.append(f"write {last} starts")
+        assert kafka.revoked.wait(timeout=10)  # held until the revocation
+        outcome = real_write(decoded)
+        log.append(f"write {last} committed")
+        return outcome
+
+    service._write = recorded_write  # type: ignore[method-assign]
+    try:
+        service._consume_until_stopped()
+    finally:
+        service.engine.dispose()
+
+    # Batch 1's rows are committed, its offsets are the partition's new owner's to
+    # commit; batch 2 (offsets 3-5), decoded before the revocation, is never written.
+    assert [entry for entry in log if not entry.startswith("fetched")] == [
+        "write 2 starts",
+        "revoked",
+        "write 2 committed",
+    ]
