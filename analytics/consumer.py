@@ -334,12 +334,10 @@ class Service:
         its partitions is ours any more (waiting for the previous batch polls, and a
         rebalance may run within that poll)."""
         started = time.monotonic()
-        live = self._live(decoded.messages)
-        if not live:
+        ours = self._still_ours(decoded)
+        if ours is None:
             return None
-        if len(live) < len(decoded.messages):
-            decoded = self._decode(live)
-        return _Writing(decoded, started, in_daemon_thread(partial(self._write, decoded)))
+        return _Writing(ours, started, in_daemon_thread(partial(self._write, ours)))
 
     def _finish(self, writing: _Writing) -> None:
         """Wait for the batch's transaction (retrying it as needed), then commit its offsets."""
@@ -352,8 +350,13 @@ class Service:
         self._commit_offsets(covered)
         self._observe(covered, outcome, time.monotonic() - writing.started)
 
-    def _live(self, messages: Sequence[Source]) -> list[Source]:
-        return [m for m in messages if (m.topic, m.partition) in self.assigned]
+    def _still_ours(self, decoded: DecodedBatch) -> DecodedBatch | None:
+        """The batch without the messages of partitions revoked since it was polled (None
+        when none is left): a rebalance may run within any poll."""
+        live = [m for m in decoded.messages if (m.topic, m.partition) in self.assigned]
+        if not live:
+            return None
+        return decoded if len(live) == len(decoded.messages) else self._decode(live)
 
     def _poll_batch(self, written: futures.Future[BatchOutcome] | None = None) -> list[Source]:
         """Up to `batch_size` messages, polled for at most `batch_max_seconds`, or until
@@ -398,17 +401,15 @@ class Service:
         running: futures.Future[BatchOutcome] | None = writing.first_attempt
         while True:
             if running is None:
-                live = self._live(decoded.messages)
-                if not live or (attempt and self.stopping):
-                    if decoded.messages:
-                        log.info(
-                            "batch.abandoned",
-                            messages=len(decoded.messages),
-                            reason="revoked or stopping",
-                        )
+                ours = self._still_ours(decoded)
+                if ours is None or (attempt and self.stopping):
+                    log.info(
+                        "batch.abandoned",
+                        messages=len(decoded.messages),
+                        reason="revoked or stopping",
+                    )
                     return None
-                if len(live) < len(decoded.messages):
-                    decoded = self._decode(live)
+                decoded = ours
                 running = in_daemon_thread(partial(self._write, decoded))
             try:
                 outcome = self._wait_within_shutdown_grace(running)
