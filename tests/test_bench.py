@@ -6,7 +6,6 @@ a shared machine are too noisy to assert anything about.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,11 +15,15 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from analytics import bench
 from analytics.bench import (
     RESULTS_FILE,
     SUMMARY_FILE,
     BenchError,
     BenchOptions,
+    BenchResults,
+    Progress,
+    load,
     long_run_table,
     longrun,
     methods_table,
@@ -68,7 +71,16 @@ def _positive(value: Any) -> bool:
     return isinstance(value, int | float) and value > 0
 
 
-def test_small_run_reports_every_method_on_the_same_tables(bench_url: str, tmp_path: Path) -> None:
+def test_small_run_reports_every_method_on_the_same_tables(
+    bench_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    returned: list[BenchResults] = []
+
+    def run_and_keep(options: BenchOptions, progress: Progress | None = None) -> BenchResults:
+        returned.append(run(options, progress))
+        return returned[-1]
+
+    monkeypatch.setattr(bench, "run", run_and_keep)  # what the command line's run returned
     arguments = ["bench", "--events", "600", "--batch-sizes", "200", "--baseline-events", "100"]
     arguments += ["--scale-out", "2", "--database-url", bench_url, "--output-dir", str(tmp_path)]
     arguments += ["--long-events", "900"]
@@ -77,93 +89,101 @@ def test_small_run_reports_every_method_on_the_same_tables(bench_url: str, tmp_p
     assert "× raw ceiling" in result.output
     assert "× seed-style baseline" in result.output
 
-    results = json.loads((tmp_path / RESULTS_FILE).read_text())
+    results = load(tmp_path / RESULTS_FILE)
+    assert results == returned[0]  # the file holds all of it, as it was
     summary = (tmp_path / SUMMARY_FILE).read_text()
     assert "raw ceiling" in summary
     assert "End to end by batch size" in summary
 
-    for method, fields in (("e2e", E2E_FIELDS), ("raw", RATE_FIELDS), ("baseline", RATE_FIELDS)):
-        missing = [name for name in fields if name not in results[method]]
-        assert missing == [], f"{method} lacks {missing}"
-        assert all(_positive(results[method][name]) for name in RATE_FIELDS), results[method]
-    e2e, raw, baseline = results["e2e"], results["raw"], results["baseline"]
-    assert e2e["events"] == raw["events"] == 600
-    assert baseline["events"] == 100
-    assert baseline["prepared_events"] == 500
-    assert results["decode_only"]["events"] == 600
-    assert _positive(results["decode_only"]["events_per_second"])
+    e2e, raw, baseline = results.e2e, results.raw, results.baseline
+    for method, fields in ((e2e, E2E_FIELDS), (raw, RATE_FIELDS), (baseline, RATE_FIELDS)):
+        written = method.model_dump()
+        missing = [name for name in fields if name not in written]
+        assert missing == [], f"{type(method).__name__} lacks {missing}"
+        assert all(_positive(written[name]) for name in RATE_FIELDS), written
+    assert e2e.events == raw.events == 600
+    assert baseline.events == 100
+    assert baseline.prepared_events == 500
+    assert results.decode_only.events == 600
+    assert _positive(results.decode_only.events_per_second)
     assert "decoding and mapping only" in summary
+    assert results.scale_out is not None
     for width in WIDTHS:
-        e2e_rate = f"{results['e2e']['events_per_second']:,.0f}"
+        e2e_rate = f"{e2e.events_per_second:,.0f}"
         assert_readable(methods_table(results, width), width, ["seed-style baseline", e2e_rate])
         assert_readable(sweep_table(results, width), width, [])
-        assert_readable(scale_out_table(results, width), width, [])
+        assert_readable(scale_out_table(results.scale_out, results.sweep, width), width, [])
 
     # One stream, three ways of writing it, the same tables.
-    rows = results["tables"]["rows"]
-    assert rows == sum(results["tables"]["per_table"].values()) > 0
-    assert e2e["rows"] == raw["rows"] == baseline["rows"] == rows
-    assert raw["tables_match"] is True
-    assert baseline["tables_match"] is True
-    assert e2e["dead_lettered"] == e2e["stale"] == 0
-    assert e2e["applied"] == 600
+    rows = results.tables.rows
+    assert rows == sum(results.tables.per_table.values()) > 0
+    assert e2e.rows == raw.rows == baseline.rows == rows
+    assert raw.tables_match is True
+    assert baseline.tables_match is True
+    assert e2e.dead_lettered == e2e.stale == 0
+    assert e2e.applied == 600
 
-    assert _positive(results["ratios"]["e2e_vs_raw"])
-    assert _positive(results["ratios"]["e2e_vs_baseline"])
-    assert set(results["targets"]) == {"e2e_vs_raw", "e2e_vs_baseline", "peak_rss_mb"}
-    assert e2e["batch_seconds_p50"] <= e2e["batch_seconds_p99"]
+    assert _positive(results.ratios.e2e_vs_raw)
+    assert _positive(results.ratios.e2e_vs_baseline)
+    assert set(results.targets.model_dump()) == {"e2e_vs_raw", "e2e_vs_baseline", "peak_rss_mb"}
+    assert e2e.batch_seconds_p50 <= e2e.batch_seconds_p99
 
-    (point,) = results["sweep"]
-    assert point["batch_size"] == 200
-    assert point["events"] == 150
-    assert _positive(point["events_per_second"])
-    assert _positive(point["peak_rss_mb"])
-    assert Path(point["consumer_log"]).exists()
+    (point,) = results.sweep
+    assert point.batch_size == 200
+    assert point.events == 150
+    assert _positive(point.events_per_second)
+    assert _positive(point.peak_rss_mb)
+    assert Path(point.consumer_log).exists()
 
     # The sweep's events again, through two consumers of one group: the same tables.
-    scale_out = results["scale_out"]
-    assert scale_out["consumers"] == 2
-    assert scale_out["events"] == 150
-    assert scale_out["batch_size"] == results["settings"]["batch_size"]
-    assert scale_out["tables_match"] is True
-    assert scale_out["rows"] == point["rows"]
-    assert _positive(scale_out["events_per_second"])
-    assert scale_out["applied_again"] >= 0  # a rebalance can make it apply some twice
-    assert 0 < scale_out["timed_events"] <= 150  # but counts each event once
-    peaks = scale_out["peak_rss_mb_per_consumer"]
+    scale_out = results.scale_out
+    assert scale_out.consumers == 2
+    assert scale_out.events == 150
+    assert scale_out.batch_size == results.settings.batch_size
+    assert scale_out.tables_match is True
+    assert scale_out.rows == point.rows
+    assert _positive(scale_out.events_per_second)
+    assert scale_out.applied_again >= 0  # a rebalance can make it apply some twice
+    assert 0 < scale_out.timed_events <= 150  # but counts each event once
+    peaks = scale_out.peak_rss_mb_per_consumer
     assert len(peaks) == 2
     assert all(_positive(peak) for peak in peaks)
-    assert scale_out["peak_rss_mb"] == max(peaks)
-    assert all(Path(log).exists() for log in scale_out["consumer_logs"])
+    assert scale_out.peak_rss_mb == max(peaks)
+    assert all(Path(log).exists() for log in scale_out.consumer_logs)
     assert "Scale-out" in summary
     assert "Scale-out" in result.output
 
     # Every stage measured on the sweep's events; the total is their sum.
-    stage_costs = results["stages"]
-    assert stage_costs["events"] == 150
-    per_stage = stage_costs["microseconds_per_event"]
+    stage_costs = results.stages
+    assert stage_costs.events == 150
+    per_stage = stage_costs.microseconds_per_event
     assert list(per_stage) == list(STAGES)
     assert all(_positive(per_stage[stage]) for stage in ("validate", "map", "plan", "render"))
-    assert stage_costs["total_microseconds_per_event"] == pytest.approx(
+    assert stage_costs.total_microseconds_per_event == pytest.approx(
         sum(per_stage.values()), abs=0.5
     )
     assert "Cost of each stage" in summary
     assert "Cost of each stage" in result.output
 
     # The long run, in segments that add up to its events.
-    long_run = results["long_run"]
-    assert long_run["events"] == 900
-    segments = long_run["segments"]
+    long_run = results.long_run
+    assert long_run is not None
+    assert long_run.events == 900
+    segments = long_run.segments
     assert segments
-    assert [s["first_event"] for s in segments[1:]] == [
-        s["first_event"] + s["events"] for s in segments[:-1]
+    assert [s.first_event for s in segments[1:]] == [
+        s.first_event + s.events for s in segments[:-1]
     ]
-    assert 0 < sum(s["events"] for s in segments) <= 900
-    assert set(long_run["targets"]) == {"last_segment_vs_first", "peak_rss_mb", "batch_seconds_p99"}
+    assert 0 < sum(s.events for s in segments) <= 900
+    assert set(long_run.targets.model_dump()) == {
+        "last_segment_vs_first",
+        "peak_rss_mb",
+        "batch_seconds_p99",
+    }
     assert "Long run" in summary
     for width in WIDTHS:
         assert_readable(stages_table(results, width), width, ["validate"])
-        assert_readable(long_run_table(results, width), width, [])
+        assert_readable(long_run_table(long_run, width), width, [])
 
 
 def test_sqlite_is_refused_with_a_clear_message(tmp_path: Path) -> None:

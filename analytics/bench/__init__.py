@@ -28,6 +28,7 @@ from analytics.bench.report import (
     sweep_table,
     target_lines,
 )
+from analytics.bench.results import BenchResults, load
 from analytics.bench.runner import (
     DEFAULT_BASELINE_EVENTS,
     DEFAULT_BATCH_SIZE,
@@ -61,8 +62,10 @@ __all__ = [
     "SUMMARY_FILE",
     "BenchError",
     "BenchOptions",
+    "BenchResults",
     "Progress",
     "RichProgress",
+    "load",
     "long_run_table",
     "methods_table",
     "ratio_line",

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from analytics.bench.results import (
+    BenchResults,
+    ConsumerRun,
+    LongRun,
+    ScaleOut,
+    SweepPoint,
+    Target,
+)
 
 Row = list[str]
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -67,82 +76,75 @@ def _ratio(value: float) -> str:
     return f"{value:.2f} {TIMES}" if value < 10 else f"{value:.1f} {TIMES}"
 
 
-def ratio_line(results: dict[str, Any]) -> str:
-    ratios = results["ratios"]
+def ratio_line(results: BenchResults) -> str:
+    ratios = results.ratios
     return (
-        f"e2e = {ratios['e2e_vs_raw']:.2f} {TIMES} raw ceiling,"
-        f" {ratios['e2e_vs_baseline']:.1f} {TIMES} seed-style baseline"
+        f"e2e = {ratios.e2e_vs_raw:.2f} {TIMES} raw ceiling,"
+        f" {ratios.e2e_vs_baseline:.1f} {TIMES} seed-style baseline"
     )
 
 
-def target_lines(results: dict[str, Any]) -> list[str]:
-    targets = results["targets"]
-    e2e = results["e2e"]
+def _mark(target: Target) -> str:
+    return "met" if target.met else "NOT met"
 
-    def mark(name: str) -> str:
-        return "met" if targets[name]["met"] else "NOT met"
 
+def target_lines(results: BenchResults) -> list[str]:
+    targets, e2e = results.targets, results.e2e
     return [
-        f"target e2e ≥ {targets['e2e_vs_raw']['target']} {TIMES} raw:"
-        f" {targets['e2e_vs_raw']['value']:.2f} ({mark('e2e_vs_raw')})",
-        f"target e2e ≥ {targets['e2e_vs_baseline']['target']:.0f} {TIMES} baseline:"
-        f" {targets['e2e_vs_baseline']['value']:.1f} ({mark('e2e_vs_baseline')})",
-        f"target consumer peak RSS < {targets['peak_rss_mb']['target']:.0f} MB:"
-        f" {targets['peak_rss_mb']['value']:.0f} MB over all runs ({mark('peak_rss_mb')});"
-        f" batch apply p50 {e2e['batch_seconds_p50']:.3f} s,"
-        f" p99 {e2e['batch_seconds_p99']:.3f} s",
-        *_long_run_target_lines(results.get("long_run")),
+        f"target e2e ≥ {targets.e2e_vs_raw.target} {TIMES} raw:"
+        f" {targets.e2e_vs_raw.value:.2f} ({_mark(targets.e2e_vs_raw)})",
+        f"target e2e ≥ {targets.e2e_vs_baseline.target:.0f} {TIMES} baseline:"
+        f" {targets.e2e_vs_baseline.value:.1f} ({_mark(targets.e2e_vs_baseline)})",
+        f"target consumer peak RSS < {targets.peak_rss_mb.target:.0f} MB:"
+        f" {targets.peak_rss_mb.value:.0f} MB over all runs ({_mark(targets.peak_rss_mb)});"
+        f" batch apply p50 {e2e.batch_seconds_p50:.3f} s,"
+        f" p99 {e2e.batch_seconds_p99:.3f} s",
+        *_long_run_target_lines(results.long_run),
     ]
 
 
-def _long_run_target_lines(long_run: dict[str, Any] | None) -> list[str]:
+def _long_run_target_lines(long_run: LongRun | None) -> list[str]:
     if long_run is None:
         return []
-    targets = long_run["targets"]
-
-    def mark(name: str) -> str:
-        return "met" if targets[name]["met"] else "NOT met"
-
-    share = targets["last_segment_vs_first"]
+    targets = long_run.targets
+    share, rss, p99 = targets.last_segment_vs_first, targets.peak_rss_mb, targets.batch_seconds_p99
     return [
-        f"target long run, last segment ≥ {share['target']:.2f} {TIMES} the first:"
-        f" {share['value']:.2f} ({mark('last_segment_vs_first')})",
-        f"target long run, peak RSS < {targets['peak_rss_mb']['target']:.0f} MB:"
-        f" {targets['peak_rss_mb']['value']:.0f} MB ({mark('peak_rss_mb')});"
-        f" batch p99 ≤ {targets['batch_seconds_p99']['target']:.0f} s:"
-        f" {targets['batch_seconds_p99']['value']:.3f} s ({mark('batch_seconds_p99')})",
+        f"target long run, last segment ≥ {share.target:.2f} {TIMES} the first:"
+        f" {share.value:.2f} ({_mark(share)})",
+        f"target long run, peak RSS < {rss.target:.0f} MB:"
+        f" {rss.value:.0f} MB ({_mark(rss)});"
+        f" batch p99 ≤ {p99.target:.0f} s:"
+        f" {p99.value:.3f} s ({_mark(p99)})",
     ]
 
 
 _STAGE_HEADERS = ["stage", "µs per event", "share", "measured as"]
 
 
-def stage_rows(results: dict[str, Any]) -> list[Row]:
-    entry = results["stages"]
-    costs: dict[str, float] = entry["microseconds_per_event"]
-    total = entry["total_microseconds_per_event"]
+def stage_rows(results: BenchResults) -> list[Row]:
+    entry = results.stages
+    total = entry.total_microseconds_per_event
     rows = [
         [
             stage,
             f"{value:.1f}",
             f"{value / total:.0%}" if total else "",
-            "wall" if stage in entry["wall_stages"] else "CPU",
+            "wall" if stage in entry.wall_stages else "CPU",
         ]
-        for stage, value in costs.items()
+        for stage, value in entry.microseconds_per_event.items()
     ]
     rows.append(["total", f"{total:.1f}", "100%", ""])
     return rows
 
 
-def _stages_title(results: dict[str, Any]) -> str:
-    entry = results["stages"]
+def _stages_title(results: BenchResults) -> str:
+    entry = results.stages
     return (
-        f"Cost of each stage, in process ({entry['events']:,} events,"
-        f" batch size {entry['batch_size']})"
+        f"Cost of each stage, in process ({entry.events:,} events, batch size {entry.batch_size})"
     )
 
 
-def stages_table(results: dict[str, Any], width: int | None = None) -> Table:
+def stages_table(results: BenchResults, width: int | None = None) -> Table:
     return _rich(_stages_title(results), _STAGE_HEADERS, stage_rows(results), width)
 
 
@@ -157,31 +159,30 @@ _LONG_RUN_HEADERS = [
 ]
 
 
-def long_run_rows(results: dict[str, Any]) -> list[Row]:
+def long_run_rows(long_run: LongRun) -> list[Row]:
     return [
         [
-            _number(segment["first_event"]),
-            _number(segment["events"]),
-            f"{segment['seconds']:.2f}",
-            _number(segment["events_per_second"]),
-            _optional(segment["rows_at_end"]),
-            f"{segment['batch_seconds_p99']:.3f}",
-            f"{segment['peak_rss_mb']:.0f}",
+            _number(segment.first_event),
+            _number(segment.events),
+            f"{segment.seconds:.2f}",
+            _number(segment.events_per_second),
+            _optional(segment.rows_at_end),
+            f"{segment.batch_seconds_p99:.3f}",
+            f"{segment.peak_rss_mb:.0f}",
         ]
-        for segment in results["long_run"]["segments"]
+        for segment in long_run.segments
     ]
 
 
-def _long_run_title(results: dict[str, Any]) -> str:
-    long_run = results["long_run"]
+def _long_run_title(long_run: LongRun) -> str:
     return (
-        f"Long run: {long_run['events']:,} events, one consumer, batch size"
-        f" {long_run['batch_size']}, by segment"
+        f"Long run: {long_run.events:,} events, one consumer, batch size"
+        f" {long_run.batch_size}, by segment"
     )
 
 
-def long_run_table(results: dict[str, Any], width: int | None = None) -> Table:
-    return _rich(_long_run_title(results), _LONG_RUN_HEADERS, long_run_rows(results), width)
+def long_run_table(long_run: LongRun, width: int | None = None) -> Table:
+    return _rich(_long_run_title(long_run), _LONG_RUN_HEADERS, long_run_rows(long_run), width)
 
 
 _METHOD_HEADERS = [
@@ -196,72 +197,68 @@ _METHOD_HEADERS = [
 ]
 
 
-def method_rows(results: dict[str, Any]) -> list[Row]:
-    e2e, raw, baseline = results["e2e"], results["raw"], results["baseline"]
-    in_process = results.get("in_process")
-    speed = e2e["events_per_second"]
+def method_rows(results: BenchResults) -> list[Row]:
+    e2e, raw, baseline = results.e2e, results.raw, results.baseline
+    in_process, decode_only = results.in_process, results.decode_only
+    speed = e2e.events_per_second
     rows = [
         [
-            f"end to end (batch {e2e['batch_size']})",
-            _number(e2e["events"]),
-            f"{e2e['seconds']:.2f}",
+            f"end to end (batch {e2e.batch_size})",
+            _number(e2e.events),
+            f"{e2e.seconds:.2f}",
             _number(speed),
-            _number(e2e["rows_per_second"]),
-            _number(e2e["row_writes_per_second"]),
+            _number(e2e.rows_per_second),
+            _number(e2e.row_writes_per_second),
             "",
-            f"p50 {e2e['batch_seconds_p50']:.3f} s, p99 {e2e['batch_seconds_p99']:.3f} s,"
-            f" peak RSS {e2e['peak_rss_mb']:.0f} MB",
+            f"p50 {e2e.batch_seconds_p50:.3f} s, p99 {e2e.batch_seconds_p99:.3f} s,"
+            f" peak RSS {e2e.peak_rss_mb:.0f} MB",
         ],
         [
             "raw ceiling",
-            _number(raw["events"]),
-            f"{raw['seconds']:.2f}",
-            _number(raw["events_per_second"]),
-            _number(raw["rows_per_second"]),
-            _number(raw["row_writes_per_second"]),
-            _ratio(speed / raw["events_per_second"]),
-            f"{raw['statements']} statements, {raw['commits']} commits",
+            _number(raw.events),
+            f"{raw.seconds:.2f}",
+            _number(raw.events_per_second),
+            _number(raw.rows_per_second),
+            _number(raw.row_writes_per_second),
+            _ratio(speed / raw.events_per_second),
+            f"{raw.statements} statements, {raw.commits} commits",
         ],
     ]
     if in_process is not None:
         rows.append(
             [
-                f"in-process pipeline (batch {in_process['batch_size']})",
-                _number(in_process["events"]),
-                f"{in_process['seconds']:.2f}",
-                _number(in_process["events_per_second"]),
+                f"in-process pipeline (batch {in_process.batch_size})",
+                _number(in_process.events),
+                f"{in_process.seconds:.2f}",
+                _number(in_process.events_per_second),
                 "",
-                _number(in_process["row_writes_per_second"]),
-                _ratio(speed / in_process["events_per_second"]),
+                _number(in_process.row_writes_per_second),
+                _ratio(speed / in_process.events_per_second),
                 "no Kafka, no consumer loop",
             ]
         )
-    decode_only = results.get("decode_only")
-    if decode_only is not None:
-        rows.append(
-            [
-                "decoding and mapping only",
-                _number(decode_only["events"]),
-                f"{decode_only['seconds']:.2f}",
-                _number(decode_only["events_per_second"]),
-                "",
-                "",
-                _ratio(speed / decode_only["events_per_second"]),
-                "parse, validate, map; no database: the service's floor",
-            ]
-        )
-    rows.append(
+    rows += [
+        [
+            "decoding and mapping only",
+            _number(decode_only.events),
+            f"{decode_only.seconds:.2f}",
+            _number(decode_only.events_per_second),
+            "",
+            "",
+            _ratio(speed / decode_only.events_per_second),
+            "parse, validate, map; no database: the service's floor",
+        ],
         [
             "seed-style baseline",
-            _number(baseline["events"]),
-            f"{baseline['seconds']:.2f}",
-            _number(baseline["events_per_second"]),
-            _number(baseline["rows_per_second"]),
-            _number(baseline["row_writes_per_second"]),
-            _ratio(speed / baseline["events_per_second"]),
-            f"last {baseline['events']:,} events; {baseline['commits']:,} commits",
-        ]
-    )
+            _number(baseline.events),
+            f"{baseline.seconds:.2f}",
+            _number(baseline.events_per_second),
+            _number(baseline.rows_per_second),
+            _number(baseline.row_writes_per_second),
+            _ratio(speed / baseline.events_per_second),
+            f"last {baseline.events:,} events; {baseline.commits:,} commits",
+        ],
+    ]
     return rows
 
 
@@ -278,20 +275,20 @@ _SWEEP_HEADERS = [
 ]
 
 
-def sweep_rows(results: dict[str, Any]) -> list[Row]:
+def sweep_rows(results: BenchResults) -> list[Row]:
     return [
         [
-            str(point["batch_size"]),
-            _number(point["events"]),
-            f"{point['seconds']:.2f}",
-            _number(point["events_per_second"]),
-            _number(point["rows_per_second"]),
-            _optional(point["steady_events_per_second"]),
-            f"{point['batch_seconds_p50']:.3f}",
-            f"{point['batch_seconds_p99']:.3f}",
-            f"{point['peak_rss_mb']:.0f}",
+            str(point.batch_size),
+            _number(point.events),
+            f"{point.seconds:.2f}",
+            _number(point.events_per_second),
+            _number(point.rows_per_second),
+            _optional(point.steady_events_per_second),
+            f"{point.batch_seconds_p50:.3f}",
+            f"{point.batch_seconds_p99:.3f}",
+            f"{point.peak_rss_mb:.0f}",
         ]
-        for point in results["sweep"]
+        for point in results.sweep
     ]
 
 
@@ -308,38 +305,37 @@ _SCALE_OUT_HEADERS = [
     "÷ 1 consumer",
     "notes",
 ]
+_TABLES_MATCH = {True: "tables match", False: "tables differ", None: "not compared"}
 
 
-def scale_out_rows(results: dict[str, Any]) -> list[Row]:
+def scale_out_rows(scale_out: ScaleOut, sweep: Sequence[SweepPoint]) -> list[Row]:
     """One consumer (the sweep point at the same batch size, if any), then the group."""
-    scale_out = results["scale_out"]
-    single = [p for p in results["sweep"] if p["batch_size"] == scale_out["batch_size"]]
-    rows = [_scale_out_row(1, point, point["peak_rss_mb"], None, "") for point in single[:1]]
-    match = {True: "tables match", False: "tables differ", None: "not compared"}
+    single = [point for point in sweep if point.batch_size == scale_out.batch_size]
+    rows = [_scale_out_row(1, point, point.peak_rss_mb, None, "") for point in single[:1]]
     rows.append(
         _scale_out_row(
-            scale_out["consumers"],
+            scale_out.consumers,
             scale_out,
-            scale_out["peak_rss_mb_sum"],
-            scale_out["vs_single_consumer"],
-            f"{match[scale_out['tables_match']]}; {scale_out['applied_again']:,} applied again",
+            scale_out.peak_rss_mb_sum,
+            scale_out.vs_single_consumer,
+            f"{_TABLES_MATCH[scale_out.tables_match]}; {scale_out.applied_again:,} applied again",
         )
     )
     return rows
 
 
 def _scale_out_row(
-    consumers: int, point: dict[str, Any], summed_peaks: float, ratio: float | None, notes: str
+    consumers: int, point: ConsumerRun, summed_peaks: float, ratio: float | None, notes: str
 ) -> Row:
     return [
         str(consumers),
-        _number(point["events"]),
-        f"{point['seconds']:.2f}",
-        _number(point["events_per_second"]),
-        _optional(point["steady_events_per_second"]),
-        f"{point['batch_seconds_p50']:.3f}",
-        f"{point['batch_seconds_p99']:.3f}",
-        f"{point['peak_rss_mb']:.0f}",
+        _number(point.events),
+        f"{point.seconds:.2f}",
+        _number(point.events_per_second),
+        _optional(point.steady_events_per_second),
+        f"{point.batch_seconds_p50:.3f}",
+        f"{point.batch_seconds_p99:.3f}",
+        f"{point.peak_rss_mb:.0f}",
         f"{summed_peaks:.0f}",
         "" if ratio is None else _ratio(ratio),
         notes,
@@ -377,32 +373,32 @@ def _cards(title: str, headers: list[str], rows: list[Row]) -> Table:
     return cards
 
 
-def methods_table(results: dict[str, Any], width: int | None = None) -> Table:
-    tables = results["tables"]
+def methods_table(results: BenchResults, width: int | None = None) -> Table:
+    environment = results.environment
     title = (
-        f"{results['settings']['events']:,} events → {tables['rows']:,} rows"
-        f" ({results['environment']['server']}, {results['environment']['cpus']} CPUs)"
+        f"{results.settings.events:,} events → {results.tables.rows:,} rows"
+        f" ({environment.server}, {environment.cpus} CPUs)"
     )
     return _rich(title, _METHOD_HEADERS, method_rows(results), width)
 
 
-def sweep_table(results: dict[str, Any], width: int | None = None) -> Table:
-    events = results["settings"]["sweep_events"]
-    title = f"End to end by batch size ({events:,} events each)"
+def sweep_table(results: BenchResults, width: int | None = None) -> Table:
+    title = f"End to end by batch size ({results.settings.sweep_events:,} events each)"
     return _rich(title, _SWEEP_HEADERS, sweep_rows(results), width)
 
 
-def _scale_out_title(results: dict[str, Any]) -> str:
-    scale_out = results["scale_out"]
+def _scale_out_title(scale_out: ScaleOut) -> str:
     return (
-        f"Scale-out: consumers in one group, batch size {scale_out['batch_size']}"
-        f" ({scale_out['events']:,} events each)"
+        f"Scale-out: consumers in one group, batch size {scale_out.batch_size}"
+        f" ({scale_out.events:,} events each)"
     )
 
 
-def scale_out_table(results: dict[str, Any], width: int | None = None) -> Table:
-    rows = scale_out_rows(results)
-    return _rich(_scale_out_title(results), _SCALE_OUT_HEADERS, rows, width)
+def scale_out_table(
+    scale_out: ScaleOut, sweep: Sequence[SweepPoint], width: int | None = None
+) -> Table:
+    rows = scale_out_rows(scale_out, sweep)
+    return _rich(_scale_out_title(scale_out), _SCALE_OUT_HEADERS, rows, width)
 
 
 def _markdown_table(headers: list[str], rows: list[Row]) -> list[str]:
@@ -416,15 +412,15 @@ def _markdown_table(headers: list[str], rows: list[Row]) -> list[str]:
     return lines
 
 
-def markdown(results: dict[str, Any]) -> str:
-    environment, settings = results["environment"], results["settings"]
+def markdown(results: BenchResults) -> str:
+    environment, settings = results.environment, results.settings
     lines = [
         "# analytics bench",
         "",
-        f"{results['started_at']} · {environment['database']} · {environment['server']} ·"
-        f" {environment['cpus']} CPUs · Python {environment['python']} ·"
-        f" {settings['events']:,} events (seed {settings['seed']}) →"
-        f" {results['tables']['rows']:,} rows",
+        f"{results.started_at} · {environment.database} · {environment.server} ·"
+        f" {environment.cpus} CPUs · Python {environment.python} ·"
+        f" {settings.events:,} events (seed {settings.seed}) →"
+        f" {results.tables.rows:,} rows",
         "",
         f"**{ratio_line(results)}**",
         "",
@@ -433,18 +429,18 @@ def markdown(results: dict[str, Any]) -> str:
         *(f"- {line}" for line in target_lines(results)),
         "",
     ]
-    if results["sweep"]:
+    if results.sweep:
         lines += [
-            f"## End to end by batch size ({settings['sweep_events']:,} events each)",
+            f"## End to end by batch size ({settings.sweep_events:,} events each)",
             "",
             *_markdown_table(_SWEEP_HEADERS, sweep_rows(results)),
             "",
         ]
-    if results.get("scale_out"):
+    if results.scale_out is not None:
         lines += [
-            f"## {_scale_out_title(results)}",
+            f"## {_scale_out_title(results.scale_out)}",
             "",
-            *_markdown_table(_SCALE_OUT_HEADERS, scale_out_rows(results)),
+            *_markdown_table(_SCALE_OUT_HEADERS, scale_out_rows(results.scale_out, results.sweep)),
             "",
         ]
     lines += [
@@ -453,11 +449,11 @@ def markdown(results: dict[str, Any]) -> str:
         *_markdown_table(_STAGE_HEADERS, stage_rows(results)),
         "",
     ]
-    if results.get("long_run"):
+    if results.long_run is not None:
         lines += [
-            f"## {_long_run_title(results)}",
+            f"## {_long_run_title(results.long_run)}",
             "",
-            *_markdown_table(_LONG_RUN_HEADERS, long_run_rows(results)),
+            *_markdown_table(_LONG_RUN_HEADERS, long_run_rows(results.long_run)),
             "",
         ]
     lines += ["## Definitions", "", NOTES]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from rich.progress import Progress as RichProgressDisplay
 from rich.progress import TaskID
@@ -31,6 +30,27 @@ from analytics.bench.database import (
     require_same,
     shown,
     snapshot,
+)
+from analytics.bench.results import (
+    Baseline,
+    BenchResults,
+    ConsumerRun,
+    DecodeOnly,
+    EndToEnd,
+    Environment,
+    InProcess,
+    LongRun,
+    LongRunTargets,
+    Ratios,
+    Raw,
+    ScaleOut,
+    Segment,
+    Settings,
+    Stages,
+    SweepPoint,
+    Tables,
+    Target,
+    Targets,
 )
 from analytics.bench.spool import Spool, SpooledMessage
 from analytics.db import create_engine
@@ -58,6 +78,8 @@ TARGET_VS_BASELINE = 15.0
 TARGET_RSS_MB = 300.0
 TARGET_LAST_SEGMENT_SHARE = 0.85  # of the first segment's events/s
 TARGET_BATCH_P99_SECONDS = 1.0
+
+_Item = TypeVar("_Item")
 
 
 class Progress(Protocol):
@@ -134,7 +156,7 @@ class _RowWrites:
         return counts
 
 
-def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, Any]:
+def run(options: BenchOptions, progress: Progress | None = None) -> BenchResults:
     """Run every method, write the JSON results and the Markdown summary, return the results."""
     options.check()
     shown_progress = progress or Quiet()
@@ -238,7 +260,7 @@ def run(options: BenchOptions, progress: Progress | None = None) -> dict[str, An
         stage_costs=stage_costs,
         long_run=long_run,
     )
-    (output_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+    (output_dir / RESULTS_FILE).write_text(results.model_dump_json(indent=2) + "\n")
     (output_dir / SUMMARY_FILE).write_text(report.markdown(results))
     return results
 
@@ -420,45 +442,56 @@ def _rate(amount: float, seconds: float) -> float:
     return round(amount / seconds, 1) if seconds > 0 else 0.0
 
 
-def _e2e_entry(
-    result: e2e.E2EResult, rows: int, row_writes: int, tables_match: bool | None = None
-) -> dict[str, Any]:
+def _consumer_run(result: e2e.E2EResult, rows: int, row_writes: int) -> ConsumerRun:
+    """What every kind of end-to-end entry reports; each adds its own fields to it."""
     apply_seconds = [batch.seconds for batch in result.batches]
     speed = result.events_per_second
-    entry: dict[str, Any] = {
-        "events": result.events,
-        "rows": rows,
-        "row_writes": row_writes,
-        "timed_events": result.timed_events,
-        "seconds": round(result.seconds, 3),
-        "events_per_second": round(speed, 1),
-        "rows_per_second": round(speed * rows / result.events, 1),
-        "row_writes_per_second": round(speed * row_writes / result.events, 1),
-        "steady_events_per_second": _round(result.steady_events_per_second),
-        "batch_size": result.batch_size,
-        "batches": len(result.batches),
-        "batch_seconds_p50": percentile(apply_seconds, 0.50),
-        "batch_seconds_p99": percentile(apply_seconds, 0.99),
-        "batch_seconds_max": max(apply_seconds),
-        "peak_rss_mb": round(result.peak_rss_mb, 1),
-        "rss_samples": _thin([[s.committed, s.rss_mb] for s in result.rss_samples], 20),
-        "applied": result.applied,
-        "stale": result.stale,
-        "dead_lettered": result.dead_lettered,
-        "min_backlog_messages": result.min_backlog,
-        "partitions_per_topic": result.partitions,
-        "consumer_log": str(result.log_path),
-    }
-    if tables_match is not None:
-        entry["tables_match"] = tables_match
-    return entry
+    return ConsumerRun(
+        events=result.events,
+        rows=rows,
+        row_writes=row_writes,
+        timed_events=result.timed_events,
+        seconds=round(result.seconds, 3),
+        events_per_second=round(speed, 1),
+        rows_per_second=round(speed * rows / result.events, 1),
+        row_writes_per_second=round(speed * row_writes / result.events, 1),
+        steady_events_per_second=_round(result.steady_events_per_second),
+        batch_size=result.batch_size,
+        batches=len(result.batches),
+        batch_seconds_p50=percentile(apply_seconds, 0.50),
+        batch_seconds_p99=percentile(apply_seconds, 0.99),
+        batch_seconds_max=max(apply_seconds),
+        peak_rss_mb=round(result.peak_rss_mb, 1),
+        rss_samples=tuple(_thin([(s.committed, s.rss_mb) for s in result.rss_samples], 20)),
+        applied=result.applied,
+        stale=result.stale,
+        dead_lettered=result.dead_lettered,
+        min_backlog_messages=result.min_backlog,
+        partitions_per_topic=result.partitions,
+    )
 
 
-def _thin(items: list[list[Any]], most: int) -> list[list[Any]]:
+def _thin(items: list[_Item], most: int) -> list[_Item]:
     if len(items) <= most:
         return items
     step = (len(items) - 1) / (most - 1)
     return [items[round(index * step)] for index in range(most)]
+
+
+def _sweep_points(
+    sweep: list[tuple[e2e.E2EResult, Snapshot]], writes: _RowWrites
+) -> tuple[SweepPoint, ...]:
+    if not sweep:
+        return ()
+    first_tables = sweep[0][1]
+    return tuple(
+        SweepPoint(
+            **_consumer_run(result, tables_after.rows, writes.at[result.events]).model_dump(),
+            consumer_log=str(result.log_path),
+            tables_match=not first_tables.differences(tables_after),
+        )
+        for result, tables_after in sweep
+    )
 
 
 def _results(
@@ -479,215 +512,197 @@ def _results(
     scale_out: _ScaleOut | None,
     stage_costs: stages.StageCosts,
     long_run: _LongRun | None,
-) -> dict[str, Any]:
+) -> BenchResults:
     count, rows = options.events, reference.rows
-    end_to_end = _e2e_entry(main, rows, writes.at[count])
-    end_to_end["timing"] = (
-        "consumer log: partitions.assigned (first poll) to the last batch.committed"
-        " (logged after the offsets commit); a final partial batch, which only waited for"
-        " the end of the stream, is left out with its messages"
+    end_to_end = EndToEnd(
+        **_consumer_run(main, rows, writes.at[count]).model_dump(),
+        consumer_log=str(main.log_path),
+        timing=(
+            "consumer log: partitions.assigned (first poll) to the last batch.committed"
+            " (logged after the offsets commit); a final partial batch, which only waited for"
+            " the end of the stream, is left out with its messages"
+        ),
     )
-    raw_entry = {
-        "events": count,
-        "rows": raw_result.rows,
-        "row_writes": raw_result.rows,
-        "seconds": round(raw_result.seconds, 3),
-        "events_per_second": _rate(count, raw_result.seconds),
-        "rows_per_second": _rate(raw_result.rows, raw_result.seconds),
-        "row_writes_per_second": _rate(raw_result.rows, raw_result.seconds),
-        "statements": raw_result.statements,
-        "commits": raw_result.commits,
-        "tables_match": True,
-        "timing": "measured around the writes (rows read back beforehand)",
-    }
+    raw_entry = Raw(
+        events=count,
+        rows=raw_result.rows,
+        row_writes=raw_result.rows,
+        seconds=round(raw_result.seconds, 3),
+        events_per_second=_rate(count, raw_result.seconds),
+        rows_per_second=_rate(raw_result.rows, raw_result.seconds),
+        row_writes_per_second=_rate(raw_result.rows, raw_result.seconds),
+        statements=raw_result.statements,
+        commits=raw_result.commits,
+        tables_match=True,
+        timing="measured around the writes (rows read back beforehand)",
+    )
     baseline_events = baseline_result.events
     baseline_eps = _rate(baseline_events, baseline_result.seconds)
-    baseline_entry = {
-        "events": baseline_events,
-        "prepared_events": count - baseline_events,
-        "rows": rows,
-        "row_writes": baseline_result.row_writes,
-        "seconds": round(baseline_result.seconds, 3),
-        "events_per_second": baseline_eps,
-        "rows_per_second": round(baseline_eps * rows / count, 1),
-        "row_writes_per_second": _rate(baseline_result.row_writes, baseline_result.seconds),
-        "statements": baseline_result.statements,
-        "commits": baseline_result.commits,
-        "tables_match": True,
-        "timing": "measured around the statements and commits of its events",
-    }
+    baseline_entry = Baseline(
+        events=baseline_events,
+        prepared_events=count - baseline_events,
+        rows=rows,
+        row_writes=baseline_result.row_writes,
+        seconds=round(baseline_result.seconds, 3),
+        events_per_second=baseline_eps,
+        rows_per_second=round(baseline_eps * rows / count, 1),
+        row_writes_per_second=_rate(baseline_result.row_writes, baseline_result.seconds),
+        statements=baseline_result.statements,
+        commits=baseline_result.commits,
+        tables_match=True,
+        timing="measured around the statements and commits of its events",
+    )
     in_process_entry = None
     if in_process is not None:
         prefix_writes = writes.at[count - baseline_events]
-        in_process_entry = {
-            "events": in_process.events,
-            "batch_size": in_process.batch_size,
-            "row_writes": prefix_writes,
-            "seconds": round(in_process.seconds, 3),
-            "events_per_second": _rate(in_process.events, in_process.seconds),
-            "row_writes_per_second": _rate(prefix_writes, in_process.seconds),
-        }
-    decode_entry = {
-        "events": count,
-        "seconds": round(decode_seconds, 3),
-        "events_per_second": _rate(count, decode_seconds),
-        "timing": "decode_event and map_event over every event, in this process, no database",
-    }
-    sweep_entries = []
-    sweep_reference = sweep[0][1] if sweep else None
-    for result, tables_after in sweep:
-        assert sweep_reference is not None
-        sweep_entries.append(
-            _e2e_entry(
-                result,
-                tables_after.rows,
-                writes.at[result.events],
-                not sweep_reference.differences(tables_after),
-            )
+        in_process_entry = InProcess(
+            events=in_process.events,
+            batch_size=in_process.batch_size,
+            row_writes=prefix_writes,
+            seconds=round(in_process.seconds, 3),
+            events_per_second=_rate(in_process.events, in_process.seconds),
+            row_writes_per_second=_rate(prefix_writes, in_process.seconds),
         )
-    vs_raw = end_to_end["events_per_second"] / raw_entry["events_per_second"]
-    vs_baseline = end_to_end["events_per_second"] / baseline_eps
+    decode_entry = DecodeOnly(
+        events=count,
+        seconds=round(decode_seconds, 3),
+        events_per_second=_rate(count, decode_seconds),
+        timing="decode_event and map_event over every event, in this process, no database",
+    )
+    vs_raw = end_to_end.events_per_second / raw_entry.events_per_second
+    vs_baseline = end_to_end.events_per_second / baseline_eps
     peak_rss = max([main.peak_rss_mb, *(result.peak_rss_mb for result, _ in sweep)])
     if scale_out is not None:
         peak_rss = max(peak_rss, scale_out.result.peak_rss_mb)
-    return {
-        "schema_version": 1,
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "wall_seconds": round(wall_seconds, 1),
-        "environment": {
-            "database": database,
-            "server": server,
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "settings": {
-            "events": count,
-            "batch_size": options.batch_size,
-            "batch_sizes": list(options.batch_sizes),
-            "sweep_events": options.sweep_count,
-            "baseline_events": baseline_events,
-            "seed": options.seed,
-            "partitions_per_topic": options.partitions,
-            "scale_out_consumers": options.scale_out,
-            "long_events": options.long_events,
-            "raw_statement_bytes": raw.STATEMENT_BYTES,
-            "raw_rows_per_commit": raw.ROWS_PER_COMMIT,
-        },
-        "tables": {"rows": rows, "per_table": reference.counts},
-        "e2e": end_to_end,
-        "raw": raw_entry,
-        "baseline": baseline_entry,
-        "in_process": in_process_entry,
-        "decode_only": decode_entry,
-        "ratios": {"e2e_vs_raw": round(vs_raw, 3), "e2e_vs_baseline": round(vs_baseline, 2)},
-        "targets": {
-            "e2e_vs_raw": {
-                "target": TARGET_VS_RAW,
-                "value": round(vs_raw, 3),
-                "met": vs_raw >= TARGET_VS_RAW,
-            },
-            "e2e_vs_baseline": {
-                "target": TARGET_VS_BASELINE,
-                "value": round(vs_baseline, 2),
-                "met": vs_baseline >= TARGET_VS_BASELINE,
-            },
-            "peak_rss_mb": {
-                "target": TARGET_RSS_MB,
-                "value": round(peak_rss, 1),
-                "met": peak_rss < TARGET_RSS_MB,
-            },
-        },
-        "sweep": sweep_entries,
-        "scale_out": _scale_out_entry(scale_out, sweep, writes),
-        "stages": _stages_entry(stage_costs),
-        "long_run": _long_run_entry(long_run),
-    }
+    return BenchResults(
+        started_at=started_at.isoformat(timespec="seconds"),
+        wall_seconds=round(wall_seconds, 1),
+        environment=Environment(
+            database=database,
+            server=server,
+            cpus=os.cpu_count(),
+            python=platform.python_version(),
+            platform=platform.platform(),
+        ),
+        settings=Settings(
+            events=count,
+            batch_size=options.batch_size,
+            batch_sizes=options.batch_sizes,
+            sweep_events=options.sweep_count,
+            baseline_events=baseline_events,
+            seed=options.seed,
+            partitions_per_topic=options.partitions,
+            scale_out_consumers=options.scale_out,
+            long_events=options.long_events,
+            raw_statement_bytes=raw.STATEMENT_BYTES,
+            raw_rows_per_commit=raw.ROWS_PER_COMMIT,
+        ),
+        tables=Tables(rows=rows, per_table=reference.counts),
+        e2e=end_to_end,
+        raw=raw_entry,
+        baseline=baseline_entry,
+        in_process=in_process_entry,
+        decode_only=decode_entry,
+        ratios=Ratios(e2e_vs_raw=round(vs_raw, 3), e2e_vs_baseline=round(vs_baseline, 2)),
+        targets=Targets(
+            e2e_vs_raw=Target(
+                target=TARGET_VS_RAW, value=round(vs_raw, 3), met=vs_raw >= TARGET_VS_RAW
+            ),
+            e2e_vs_baseline=Target(
+                target=TARGET_VS_BASELINE,
+                value=round(vs_baseline, 2),
+                met=vs_baseline >= TARGET_VS_BASELINE,
+            ),
+            peak_rss_mb=Target(
+                target=TARGET_RSS_MB, value=round(peak_rss, 1), met=peak_rss < TARGET_RSS_MB
+            ),
+        ),
+        sweep=_sweep_points(sweep, writes),
+        scale_out=_scale_out_entry(scale_out, sweep, writes),
+        stages=_stages_entry(stage_costs),
+        long_run=_long_run_entry(long_run),
+    )
 
 
-def _stages_entry(costs: stages.StageCosts) -> dict[str, Any]:
-    return {
-        "events": costs.events,
-        "batch_size": costs.batch_size,
-        "microseconds_per_event": {
+def _stages_entry(costs: stages.StageCosts) -> Stages:
+    return Stages(
+        events=costs.events,
+        batch_size=costs.batch_size,
+        microseconds_per_event={
             stage: round(costs.microseconds_per_event(stage), 1) for stage in stages.STAGES
         },
-        "total_microseconds_per_event": round(costs.total_microseconds_per_event, 1),
-        "wall_stages": sorted(stages.WALL_STAGES),
-    }
+        total_microseconds_per_event=round(costs.total_microseconds_per_event, 1),
+        wall_stages=tuple(sorted(stages.WALL_STAGES)),
+    )
 
 
-def _long_run_entry(long_run: _LongRun | None) -> dict[str, Any] | None:
+def _long_run_entry(long_run: _LongRun | None) -> LongRun | None:
     if long_run is None:
         return None
     result, segments = long_run.result, long_run.segments
     first, last = segments[0].events_per_second, segments[-1].events_per_second
     p99 = percentile([batch.seconds for batch in result.batches], 0.99)
-    return {
-        "events": result.events,
-        "batch_size": result.batch_size,
-        "seconds": round(result.seconds, 3),
-        "events_per_second": round(result.events_per_second, 1),
-        "batch_seconds_p99": p99,
-        "peak_rss_mb": round(result.peak_rss_mb, 1),
-        "last_vs_first_segment": round(last / first, 3) if first else None,
-        "segments": [
-            {
-                "first_event": segment.first_event,
-                "events": segment.events,
-                "seconds": round(segment.seconds, 3),
-                "events_per_second": round(segment.events_per_second, 1),
-                "batch_seconds_p99": segment.batch_seconds_p99,
-                "peak_rss_mb": round(segment.peak_rss_mb, 1),
-                "rows_at_end": segment.rows_at_end,
-            }
+    return LongRun(
+        events=result.events,
+        batch_size=result.batch_size,
+        seconds=round(result.seconds, 3),
+        events_per_second=round(result.events_per_second, 1),
+        batch_seconds_p99=p99,
+        peak_rss_mb=round(result.peak_rss_mb, 1),
+        last_vs_first_segment=round(last / first, 3) if first else None,
+        segments=tuple(
+            Segment(
+                first_event=segment.first_event,
+                events=segment.events,
+                seconds=round(segment.seconds, 3),
+                events_per_second=round(segment.events_per_second, 1),
+                batch_seconds_p99=segment.batch_seconds_p99,
+                peak_rss_mb=round(segment.peak_rss_mb, 1),
+                rows_at_end=segment.rows_at_end,
+            )
             for segment in segments
-        ],
-        "targets": {
-            "last_segment_vs_first": {
-                "target": TARGET_LAST_SEGMENT_SHARE,
-                "value": round(last / first, 3) if first else None,
-                "met": bool(first) and last / first >= TARGET_LAST_SEGMENT_SHARE,
-            },
-            "peak_rss_mb": {
-                "target": TARGET_RSS_MB,
-                "value": round(result.peak_rss_mb, 1),
-                "met": result.peak_rss_mb < TARGET_RSS_MB,
-            },
-            "batch_seconds_p99": {
-                "target": TARGET_BATCH_P99_SECONDS,
-                "value": p99,
-                "met": p99 <= TARGET_BATCH_P99_SECONDS,
-            },
-        },
-        "consumer_log": str(result.log_path),
-    }
+        ),
+        targets=LongRunTargets(
+            last_segment_vs_first=Target(
+                target=TARGET_LAST_SEGMENT_SHARE,
+                value=round(last / first, 3) if first else None,
+                met=bool(first) and last / first >= TARGET_LAST_SEGMENT_SHARE,
+            ),
+            peak_rss_mb=Target(
+                target=TARGET_RSS_MB,
+                value=round(result.peak_rss_mb, 1),
+                met=result.peak_rss_mb < TARGET_RSS_MB,
+            ),
+            batch_seconds_p99=Target(
+                target=TARGET_BATCH_P99_SECONDS,
+                value=p99,
+                met=p99 <= TARGET_BATCH_P99_SECONDS,
+            ),
+        ),
+        consumer_log=str(result.log_path),
+    )
 
 
 def _scale_out_entry(
     scale_out: _ScaleOut | None, sweep: list[tuple[e2e.E2EResult, Snapshot]], writes: _RowWrites
-) -> dict[str, Any] | None:
+) -> ScaleOut | None:
     if scale_out is None:
         return None
     result = scale_out.result
-    entry = _e2e_entry(result, scale_out.tables.rows, writes.at[result.events])
-    del entry["consumer_log"]
     single = next((point for point, _ in sweep if point.batch_size == result.batch_size), None)
-    return {
-        "consumers": result.consumers,
-        **entry,
-        "peak_rss_mb_per_consumer": [round(peak, 1) for peak in result.peak_rss_mb_by_consumer],
-        "peak_rss_mb_sum": round(sum(result.peak_rss_mb_by_consumer), 1),
-        # Rebalances make the group apply some messages again: work done, but left out
-        # of the timed events (each event counts once).
-        "applied_messages": result.applied_messages,
-        "applied_again": result.applied_again,
-        "vs_single_consumer": (
+    return ScaleOut(
+        **_consumer_run(result, scale_out.tables.rows, writes.at[result.events]).model_dump(),
+        consumers=result.consumers,
+        peak_rss_mb_per_consumer=tuple(round(peak, 1) for peak in result.peak_rss_mb_by_consumer),
+        peak_rss_mb_sum=round(sum(result.peak_rss_mb_by_consumer), 1),
+        applied_messages=result.applied_messages,
+        applied_again=result.applied_again,
+        vs_single_consumer=(
             round(result.events_per_second / single.events_per_second, 2) if single else None
         ),
-        "tables_match": scale_out.tables_match,
-        "consumer_logs": [str(path) for path in result.log_paths],
-    }
+        tables_match=scale_out.tables_match,
+        consumer_logs=tuple(str(path) for path in result.log_paths),
+    )
 
 
 class RichProgress:

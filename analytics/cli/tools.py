@@ -595,13 +595,13 @@ def bench_command(
         results = bench.run(options, bench.RichProgress(shown))
     out = Console(width=None if sys.stdout.isatty() else 160)
     out.print(bench.methods_table(results, out.width))
-    if results["sweep"]:
+    if results.sweep:
         out.print(bench.sweep_table(results, out.width))
-    if results["scale_out"]:
-        out.print(bench.scale_out_table(results, out.width))
+    if results.scale_out is not None:
+        out.print(bench.scale_out_table(results.scale_out, results.sweep, out.width))
     out.print(bench.stages_table(results, out.width))
-    if results["long_run"]:
-        out.print(bench.long_run_table(results, out.width))
+    if results.long_run is not None:
+        out.print(bench.long_run_table(results.long_run, out.width))
     typer.echo(bench.ratio_line(results))
     for line in bench.target_lines(results):
         typer.echo(line)
