@@ -3,8 +3,9 @@
 The loop, and the order that makes it safe, in one place (`Service._consume_until_stopped`
 and `Service._finish`):
 
-1. poll a batch — up to `batch_size` messages or `batch_max_seconds`, whichever comes first —
-   and decode it (no database);
+1. poll a batch — up to the batch limit or `batch_max_seconds`, whichever comes first —
+   and decode it (no database). The limit is `batch_size`, or fewer while batches take
+   longer than `batch_target_seconds` to write (`analytics.batch_limit`);
 2. write it — apply and dead-letter in ONE database transaction, then commit it;
 3. commit the offsets of exactly the messages that transaction covered.
 
@@ -44,6 +45,7 @@ import sqlalchemy as sa
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from analytics.batch_limit import BatchLimit
 from analytics.brokers import Reachability
 from analytics.db import Problem, Timeouts, create_engine, permanent_problem, server_message
 from analytics.deadletters import Source
@@ -199,6 +201,7 @@ class Service:
         )
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
+        self.batch_limit = BatchLimit(settings.batch_size, settings.batch_target_seconds)
         self.secrets = settings.secret_names
         self.assigned: set[Partition] = set()
         self.revoked_while_polling: set[Partition] = set()
@@ -346,9 +349,12 @@ class Service:
             # Abandoned: its partitions were revoked, or the service is stopping and the
             # transaction did not report its commit. Its offsets stay where they were.
             return
-        covered, outcome = written
+        covered, outcome, attempt_started = written
         self._commit_offsets(covered)
-        self._observe(covered, outcome, time.monotonic() - writing.started)
+        now = time.monotonic()
+        # Retries and their waits say nothing about how long a batch of this size takes.
+        self.batch_limit.observe(len(covered), now - attempt_started)
+        self._observe(covered, outcome, now - writing.started)
 
     def _still_ours(self, decoded: DecodedBatch) -> DecodedBatch | None:
         """The batch without the messages of partitions revoked since it was polled (None
@@ -359,16 +365,18 @@ class Service:
         return decoded if len(live) == len(decoded.messages) else self._decode(live)
 
     def _poll_batch(self, written: futures.Future[BatchOutcome] | None = None) -> list[Source]:
-        """Up to `batch_size` messages, polled for at most `batch_max_seconds`, or until
-        `written` (the previous batch's write) is done: its offsets wait for this poll."""
+        """Up to the batch limit (`batch_size`, or fewer while writes take longer than
+        `batch_target_seconds`) of messages, polled for at most `batch_max_seconds`, or
+        until `written` (the previous batch's write) is done: its offsets wait for this poll."""
         batch: list[Source] = []
+        limit = self.batch_limit.size
         deadline = time.monotonic() + self.settings.batch_max_seconds
         longest_wait = 0.5 if written is None else WRITE_WATCH_SECONDS
-        while len(batch) < self.settings.batch_size and not self.stopping:
+        while len(batch) < limit and not self.stopping:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (written is not None and written.done()):
                 break
-            wanted = self.settings.batch_size - len(batch)
+            wanted = limit - len(batch)
             messages = self.consumer.consume(
                 num_messages=wanted, timeout=min(remaining, longest_wait)
             )
@@ -394,11 +402,16 @@ class Service:
         # A revocation during consume() drops messages of partitions no longer ours.
         return [m for m in batch if (m.topic, m.partition) in self.assigned]
 
-    def _write_with_retry(self, writing: _Writing) -> tuple[Sequence[Source], BatchOutcome] | None:
+    def _write_with_retry(
+        self, writing: _Writing
+    ) -> tuple[Sequence[Source], BatchOutcome, float] | None:
+        """The messages written, their outcome and when the successful attempt started;
+        None when the batch was abandoned."""
         attempt = 0
         give_up_at = math.inf  # when a run of permanent errors has lasted long enough
         decoded = writing.decoded
         running: futures.Future[BatchOutcome] | None = writing.first_attempt
+        attempt_started = writing.started
         while True:
             if running is None:
                 ours = self._still_ours(decoded)
@@ -410,6 +423,7 @@ class Service:
                     )
                     return None
                 decoded = ours
+                attempt_started = time.monotonic()
                 running = in_daemon_thread(partial(self._write, decoded))
             try:
                 outcome = self._wait_within_shutdown_grace(running)
@@ -435,7 +449,7 @@ class Service:
                 running = None
                 continue
             self.health.database_failed(None)
-            return decoded.messages, outcome
+            return decoded.messages, outcome, attempt_started
 
     def _within_shutdown_grace(self, call: Callable[[], T]) -> T:
         """The call's result (or exception), waited for on the main thread; Abandoned when
@@ -593,6 +607,7 @@ class Service:
 
     def _observe(self, messages: Sequence[Source], outcome: BatchOutcome, seconds: float) -> None:
         self.metrics.batch_size.observe(len(messages))
+        self.metrics.batch_limit.set(self.batch_limit.size)
         self.metrics.apply_seconds.observe(seconds)
         self.metrics.events_stale.inc(outcome.stale)
         for event_type, count in outcome.applied_by_type.items():

@@ -48,6 +48,11 @@ class Metrics:
         self.batch_size = Histogram(
             "analytics_batch_size", "Messages per applied batch", buckets=BATCH_SIZES, registry=r
         )
+        self.batch_limit = Gauge(
+            "analytics_batch_limit",
+            "Most messages the next batch may hold (batch_size, less while writes are slow)",
+            registry=r,
+        )
         self.apply_seconds = Histogram(
             "analytics_batch_apply_seconds",
             "Time to apply and commit one batch",

@@ -74,6 +74,14 @@ class ConsumerSettings(SecretSettings):
     batch_max_seconds: float = Field(
         1.0, gt=0, le=60, description="Longest wait to fill a batch before applying it"
     )
+    batch_target_seconds: float = Field(
+        0.5,
+        ge=0,
+        le=600,
+        description="Write time a batch aims at: batches that take longer shrink the next "
+        "ones (down to 100 messages), fast full ones let them grow back to batch_size; "
+        "0 = always batch_size",
+    )
     retry_initial_seconds: float = Field(
         0.5, gt=0, le=60, description="First wait after a transient error"
     )
