@@ -202,6 +202,7 @@ class Service:
         self.backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
         self.guard = DeadLetterGuard(settings.dead_letter_max_ratio, settings.dead_letter_window)
         self.batch_limit = BatchLimit(settings.batch_size, settings.batch_target_seconds)
+        self.metrics.batch_limit.set(self.batch_limit.size)
         self.secrets = settings.secret_names
         self.assigned: set[Partition] = set()
         self.revoked_while_polling: set[Partition] = set()

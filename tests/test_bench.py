@@ -33,7 +33,7 @@ from analytics.bench import (
     sweep_table,
 )
 from analytics.bench.database import connect
-from analytics.bench.e2e import Batch, E2EResult, RssSample
+from analytics.bench.e2e import Batch, E2EResult, RssSample, _consumer_environment
 from analytics.bench.runner import percentile
 from analytics.bench.stages import STAGES
 from analytics.cli import app
@@ -93,7 +93,7 @@ def test_small_run_reports_every_method_on_the_same_tables(
     assert results == returned[0]  # the file holds all of it, as it was
     summary = (tmp_path / SUMMARY_FILE).read_text()
     assert "raw ceiling" in summary
-    assert "End to end by batch size" in summary
+    assert "End to end by fixed batch size" in summary
 
     e2e, raw, baseline = results.e2e, results.raw, results.baseline
     for method, fields in ((e2e, E2E_FIELDS), (raw, RATE_FIELDS), (baseline, RATE_FIELDS)):
@@ -267,3 +267,12 @@ def test_long_run_segments_cut_at_each_multiple_of_the_segment_size() -> None:
     assert [s.rows_at_end for s in segments] == [11, 33]  # the last: at the end of the run
     assert [s.peak_rss_mb for s in segments] == [90.0, 120.0]
     assert segments[0].events_per_second == 1000.0
+
+
+def test_the_sweep_s_consumers_run_with_fixed_batches_and_the_others_with_the_limit() -> None:
+    limited = _consumer_environment("broker:9092", "mysql://bench", 5000, fixed_batches=False)
+    fixed = _consumer_environment("broker:9092", "mysql://bench", 5000, fixed_batches=True)
+
+    assert "ANALYTICS_BATCH_TARGET_SECONDS" not in limited  # the service's default
+    assert fixed["ANALYTICS_BATCH_TARGET_SECONDS"] == "0"
+    assert fixed["ANALYTICS_BATCH_SIZE"] == limited["ANALYTICS_BATCH_SIZE"] == "5000"

@@ -288,7 +288,9 @@ class _Feeder:
             self.producer.poll(0)
 
 
-def _consumer_environment(bootstrap: str, database_url: str, batch_size: int) -> dict[str, str]:
+def _consumer_environment(
+    bootstrap: str, database_url: str, batch_size: int, fixed_batches: bool
+) -> dict[str, str]:
     environment = {
         name: value for name, value in os.environ.items() if not name.startswith("ANALYTICS_")
     }
@@ -305,6 +307,8 @@ def _consumer_environment(bootstrap: str, database_url: str, batch_size: int) ->
             "ANALYTICS_LOG_LEVEL": "INFO",
         }
     )
+    if fixed_batches:
+        environment["ANALYTICS_BATCH_TARGET_SECONDS"] = "0"
     return environment
 
 
@@ -452,9 +456,11 @@ def run(
     partitions: int,
     on_progress: Callable[[int], None] = lambda _done: None,
     consumers: int = 1,
+    fixed_batches: bool = False,
 ) -> E2EResult:
     """Stream `count` messages through a fresh broker into `consumers` consumer processes
-    of one group."""
+    of one group; `fixed_batches` turns the batch limit off (every batch may hold
+    `batch_size` messages, whatever its write time)."""
     log_paths = _log_paths(log_path, consumers)
     join_delay_ms = GROUP_JOIN_DELAY_MS if consumers > 1 else 0
     with EmbeddedBroker(partitions=partitions, rebalance_delay_ms=join_delay_ms) as broker:
@@ -463,7 +469,7 @@ def run(
         ahead_limit = ahead_bytes(batch_size * consumers, average_size)
         feeder = _Feeder(bootstrap, messages, ahead_limit, average_size)
         feeder.prime()
-        environment = _consumer_environment(bootstrap, database_url, batch_size)
+        environment = _consumer_environment(bootstrap, database_url, batch_size, fixed_batches)
         tails = [_LogTail(path) for path in log_paths]
         processes: list[subprocess.Popen[bytes]] = []
         try:

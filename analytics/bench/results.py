@@ -37,6 +37,8 @@ class Settings(_Model):
     partitions_per_topic: int
     scale_out_consumers: int
     long_events: int
+    # The consumers' batch limit aims at this write time (the sweep runs without it).
+    batch_target_seconds: float
     raw_statement_bytes: int
     raw_rows_per_commit: int
 

@@ -63,6 +63,7 @@ from analytics.settings import ConsumerSettings
 
 DEFAULT_EVENTS = 100_000
 DEFAULT_BATCH_SIZE: int = ConsumerSettings.model_fields["batch_size"].default
+DEFAULT_BATCH_TARGET_SECONDS: float = ConsumerSettings.model_fields["batch_target_seconds"].default
 DEFAULT_BATCH_SIZES = (100, 500, 1000, 2000, 5000)
 DEFAULT_BASELINE_EVENTS = 5000
 DEFAULT_PARTITIONS = 16
@@ -224,7 +225,10 @@ def run(options: BenchOptions, progress: Progress | None = None) -> BenchResults
         for size in options.batch_sizes:
             with connection_to(url) as connection:
                 empty(connection)
-            result = _e2e(spool, sweep_count, size, database_url, options, shown_progress)
+            # Fixed sizes: the sweep shows what a batch size costs, not where the limit went.
+            result = _e2e(
+                spool, sweep_count, size, database_url, options, shown_progress, fixed_batches=True
+            )
             with connection_to(url) as connection:
                 sweep.append((result, snapshot(connection)))
         for _result, tables_after in sweep[1:]:
@@ -273,9 +277,13 @@ def _e2e(
     options: BenchOptions,
     progress: Progress,
     consumers: int = 1,
+    fixed_batches: bool = False,
 ) -> e2e.E2EResult:
     name = f"consumer-batch-{batch_size}-events-{count}"
     phase = f"End to end, batch size {batch_size}"
+    if fixed_batches:
+        name = f"consumer-fixed-batch-{batch_size}-events-{count}"
+        phase = f"End to end, fixed batch size {batch_size}"
     if consumers > 1:  # one log each: 2-consumers-batch-1000-events-25000-1.log, ...-2.log
         name = f"{consumers}-consumers-batch-{batch_size}-events-{count}"
         phase = f"End to end, {consumers} consumers, batch size {batch_size}"
@@ -290,6 +298,7 @@ def _e2e(
         options.partitions,
         progress.update,
         consumers,
+        fixed_batches,
     )
 
 
@@ -594,6 +603,7 @@ def _results(
             partitions_per_topic=options.partitions,
             scale_out_consumers=options.scale_out,
             long_events=options.long_events,
+            batch_target_seconds=DEFAULT_BATCH_TARGET_SECONDS,
             raw_statement_bytes=raw.STATEMENT_BYTES,
             raw_rows_per_commit=raw.ROWS_PER_COMMIT,
         ),
