@@ -55,7 +55,7 @@ from analytics.pipeline import (
     BatchOutcome,
     DecodedBatch,
     decode_batch,
-    freeze_startup_objects,
+    tune_garbage_collector,
     write_batch,
 )
 from analytics.preflight import DatabaseUnusable, check_database, describe
@@ -708,7 +708,7 @@ def _names(partitions: list[TopicPartition]) -> list[str]:
 def run(settings: ConsumerSettings) -> int:
     """Run the service until SIGTERM/SIGINT (exit 0) or a stop condition (non-zero)."""
     service = Service(settings)
-    freeze_startup_objects()
+    tune_garbage_collector()
     signal.signal(signal.SIGTERM, service.stop)
     signal.signal(signal.SIGINT, service.stop)
     return service.run()

@@ -57,7 +57,7 @@ from analytics import migrate, offsets
 from analytics.consumer import EXIT_OK, Partition, Service, is_transient
 from analytics.db import Problem, create_engine, is_mysql_family, permanent_problem, server_message
 from analytics.deadletters import Source
-from analytics.pipeline import BatchOutcome, freeze_startup_objects
+from analytics.pipeline import BatchOutcome, tune_garbage_collector
 from analytics.schema import metadata
 from analytics.settings import ConsumerSettings
 
@@ -871,7 +871,7 @@ def command(settings: ConsumerSettings, options: Options, dry_run: bool) -> int:
             rebuild.progress = TerminalProgress(console)
         signal.signal(signal.SIGTERM, rebuild.stop)
         signal.signal(signal.SIGINT, rebuild.stop)
-        freeze_startup_objects()
+        tune_garbage_collector()
         try:
             outcome = rebuild.run()
         finally:

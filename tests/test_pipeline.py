@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from analytics.deadletters import Source, message_hash
 from analytics.dlq import replay
-from analytics.pipeline import process_batch
+from analytics.pipeline import GC_THRESHOLDS, process_batch, tune_garbage_collector
 from analytics.schema import dead_letters, products, tombstones, users
 from analytics.secrets import DEFAULT_SECRETS, secret_names
+from producer_sim import generate
 from tests.leaks import (
     SAMPLE_SECRETS,
     SECRET_FIELDS,
@@ -223,3 +227,43 @@ def test_the_outcome_names_the_newest_applied_event_time_per_topic(engine: sa.En
         outcome = process_batch(connection, batch, NOW, DEFAULT_SECRETS)
     assert (outcome.applied, outcome.stale) == (2, 1)
     assert outcome.newest_event_time == {"user": datetime(2025, 1, 15, 12, 0)}
+
+
+@pytest.fixture
+def collector_left_to_the_test() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.set_threshold(*thresholds)
+
+
+@pytest.mark.usefixtures("collector_left_to_the_test")
+def test_batches_leave_less_cyclic_garbage_than_one_object_per_event(engine: sa.Engine) -> None:
+    """What lets the service run the collector rarely (`tune_garbage_collector`): a cycle
+    made per event or per row would hold memory until the next collection."""
+    events = 1000
+    stream = [Source(m.topic, 0, n, m.key, m.value) for n, m in enumerate(generate(7, 3 * events))]
+    now = datetime(2100, 1, 1)
+    with engine.begin() as connection:  # compiles and caches what every batch reuses
+        process_batch(connection, stream[:events], now, DEFAULT_SECRETS)
+    gc.collect()
+    for start in (events, 2 * events):
+        with engine.begin() as connection:
+            outcome = process_batch(
+                connection, stream[start : start + events], now, DEFAULT_SECRETS
+            )
+        assert outcome.applied > 0
+        assert gc.collect() < events
+
+
+def test_tuning_the_collector_raises_its_thresholds() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        tune_garbage_collector()
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

@@ -57,7 +57,7 @@ from analytics.db import create_engine
 from analytics.deadletters import Source
 from analytics.events import decode_event
 from analytics.mapping import map_event
-from analytics.pipeline import freeze_startup_objects, process_batch
+from analytics.pipeline import process_batch, tune_garbage_collector
 from analytics.secrets import DEFAULT_SECRETS
 from analytics.settings import ConsumerSettings
 
@@ -405,7 +405,7 @@ def _in_process(
         for offset, message in enumerate(messages)
     )
     engine = create_engine(database_url)
-    freeze_startup_objects()  # as the consumer does
+    tune_garbage_collector()  # as the consumer does
     now = datetime.now(UTC).replace(tzinfo=None)
     seconds = 0.0
     done = 0

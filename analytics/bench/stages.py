@@ -39,7 +39,7 @@ from analytics.dal.plan import plan
 from analytics.db import create_engine
 from analytics.deadletters import Source
 from analytics.mapping import map_event
-from analytics.pipeline import DEFAULT_MAX_FUTURE_SKEW, decode_message, freeze_startup_objects
+from analytics.pipeline import DEFAULT_MAX_FUTURE_SKEW, decode_message, tune_garbage_collector
 from analytics.secrets import DEFAULT_SECRETS
 
 STAGES = ("decode", "validate", "map", "read", "plan", "render", "server", "commit")
@@ -103,7 +103,7 @@ def measure(messages: Sequence[SpooledMessage], batch_size: int, database_url: s
     wire = _Wire()
     sa.event.listen(engine, "before_cursor_execute", wire.before)
     sa.event.listen(engine, "after_cursor_execute", wire.after)
-    freeze_startup_objects()  # as the consumer does
+    tune_garbage_collector()  # as the consumer does
     latest = datetime.now(UTC).replace(tzinfo=None) + DEFAULT_MAX_FUTURE_SKEW
     batches = iter(sources)
     try:

@@ -100,7 +100,7 @@ def load_command(
 ) -> None:
     """Apply events from files to the read model, dead-lettering what cannot apply."""
     from analytics.load import load, read_messages
-    from analytics.pipeline import freeze_startup_objects
+    from analytics.pipeline import tune_garbage_collector
 
     secrets = secret_names()
     url = chosen_url(database_url)
@@ -111,7 +111,7 @@ def load_command(
             migrate.upgrade(url)
     engine = migrated_engine(url)
     messages = [message for path in files for message in read_messages(path)]
-    freeze_startup_objects()
+    tune_garbage_collector()
     console = Console(stderr=True)
     with (
         database_errors(url),
