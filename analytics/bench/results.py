@@ -91,37 +91,31 @@ class SweepPoint(ConsumerRun):
     tables_match: bool
 
 
-class Raw(_Model):
+class _DirectWrites(_Model):
+    """What a method that writes through its own statements (no consumer) measured."""
+
+    events: int
+    rows: int
+    row_writes: int
+    seconds: float
+    events_per_second: float
+    rows_per_second: float
+    row_writes_per_second: float
+    statements: int
+    commits: int
+    tables_match: bool
+    timing: str
+
+
+class Raw(_DirectWrites):
     """The raw ceiling: the resulting rows written as plain multi-row upserts."""
 
-    events: int
-    rows: int
-    row_writes: int
-    seconds: float
-    events_per_second: float
-    rows_per_second: float
-    row_writes_per_second: float
-    statements: int
-    commits: int
-    tables_match: bool
-    timing: str
 
+class Baseline(_DirectWrites):
+    """The seed-style baseline on the last events of the stream, after the
+    `prepared_events` before them were applied untimed."""
 
-class Baseline(_Model):
-    """The seed-style baseline on the last events of the stream."""
-
-    events: int
     prepared_events: int
-    rows: int
-    row_writes: int
-    seconds: float
-    events_per_second: float
-    rows_per_second: float
-    row_writes_per_second: float
-    statements: int
-    commits: int
-    tables_match: bool
-    timing: str
 
 
 class InProcess(_Model):

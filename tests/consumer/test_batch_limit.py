@@ -14,47 +14,23 @@ from analytics import migrate
 from analytics.consumer import Service
 from analytics.pipeline import BatchOutcome, DecodedBatch
 from analytics.settings import ConsumerSettings
-from tests.consumer.test_overlap import Message
+from tests.consumer.test_overlap import RecordingConsumer
 
 BATCH_SIZE = 400
 FLOOR = 100
 
 
-class AsManyAsAsked:
+class AsManyAsAsked(RecordingConsumer):
     """Hands out the messages each consume() asks for, `batches` times, then stops the
     service; records how many were asked for."""
 
     def __init__(self, batches: int) -> None:
-        self.left = batches
-        self.next_offset = 0
+        super().__init__([], batches)
         self.asked: list[int] = []
-        self.service: Service | None = None
 
-    def consume(self, num_messages: int, timeout: float) -> list[Message]:
-        if self.left == 0:
-            assert self.service is not None
-            self.service.stop()
-            return []
-        self.left -= 1
+    def batch_length(self, num_messages: int) -> int:
         self.asked.append(num_messages)
-        messages = [Message(self.next_offset + n) for n in range(num_messages)]
-        self.next_offset += num_messages
-        return messages
-
-    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
-        return None
-
-    def poll(self, timeout: float) -> None:
-        return None
-
-    def assignment(self) -> list[TopicPartition]:
-        return [TopicPartition("user", 0)]
-
-    def pause(self, partitions: list[TopicPartition]) -> None:
-        return None
-
-    def resume(self, partitions: list[TopicPartition]) -> None:
-        return None
+        return num_messages
 
 
 def run_service(tmp_path: Path, kafka: AsManyAsAsked, slow_batches: int) -> Service:

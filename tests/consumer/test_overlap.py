@@ -60,10 +60,15 @@ class RecordingConsumer:
             self.service.stop()
             return []
         self.left -= 1
-        messages = [Message(self.next_offset + n) for n in range(BATCH)]
-        self.next_offset += BATCH
+        length = self.batch_length(num_messages)
+        messages = [Message(self.next_offset + n) for n in range(length)]
+        self.next_offset += length
         self.log.append(f"fetched {messages[-1].offset()}")
         return messages
+
+    def batch_length(self, num_messages: int) -> int:
+        """How many messages this fetch hands out, of the `num_messages` asked for."""
+        return BATCH
 
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
         self.log.append(f"offsets {offsets[0].offset}")
