@@ -96,6 +96,7 @@ class _Writing:
     decoded: DecodedBatch
     started: float  # time.monotonic() when its write was started
     first_attempt: futures.Future[BatchOutcome]
+    limit: int  # the batch limit it was polled under
 
 
 class DeadLetterFlood(Exception):
@@ -316,6 +317,7 @@ class Service:
         "write, commit, then commit offsets" holds batch by batch."""
         writing: _Writing | None = None
         while not self.stopping:
+            limit = self.batch_limit.size  # what this poll fills up to
             batch = self._poll_batch(writing.first_attempt if writing else None)
             decoded = self._decode(batch) if batch else None
             if writing is not None:
@@ -324,7 +326,7 @@ class Service:
             if decoded is not None and not self.stopping:
                 # Stopping, the polled batch is left to be read again: its offsets were
                 # not committed.
-                writing = self._start(decoded)
+                writing = self._start(decoded, limit)
         if writing is not None:
             self._finish(writing)
 
@@ -333,7 +335,7 @@ class Service:
         latest = now + timedelta(seconds=self.settings.max_future_skew_seconds)
         return decode_batch(batch, latest, self.secrets)
 
-    def _start(self, decoded: DecodedBatch) -> _Writing | None:
+    def _start(self, decoded: DecodedBatch, limit: int) -> _Writing | None:
         """The batch's first write attempt, started on its own thread; None when none of
         its partitions is ours any more (waiting for the previous batch polls, and a
         rebalance may run within that poll)."""
@@ -341,7 +343,7 @@ class Service:
         ours = self._still_ours(decoded)
         if ours is None:
             return None
-        return _Writing(ours, started, in_daemon_thread(partial(self._write, ours)))
+        return _Writing(ours, started, in_daemon_thread(partial(self._write, ours)), limit)
 
     def _finish(self, writing: _Writing) -> None:
         """Wait for the batch's transaction (retrying it as needed), then commit its offsets."""
@@ -355,7 +357,7 @@ class Service:
         now = time.monotonic()
         # Retries and their waits say nothing about how long a batch of this size takes.
         self.batch_limit.observe(len(covered), now - attempt_started)
-        self._observe(covered, outcome, now - writing.started)
+        self._observe(covered, outcome, now - writing.started, writing.limit)
 
     def _still_ours(self, decoded: DecodedBatch) -> DecodedBatch | None:
         """The batch without the messages of partitions revoked since it was polled (None
@@ -606,7 +608,9 @@ class Service:
 
     # --- observability ---------------------------------------------------------------
 
-    def _observe(self, messages: Sequence[Source], outcome: BatchOutcome, seconds: float) -> None:
+    def _observe(
+        self, messages: Sequence[Source], outcome: BatchOutcome, seconds: float, limit: int
+    ) -> None:
         self.metrics.batch_size.observe(len(messages))
         self.metrics.batch_limit.set(self.batch_limit.size)
         self.metrics.apply_seconds.observe(seconds)
@@ -632,6 +636,7 @@ class Service:
             stale=outcome.stale,
             dead_lettered=len(outcome.dead_letters),
             seconds=round(seconds, 4),
+            limit=limit,
         ).log(log)
 
     def _on_error(self, error: KafkaError) -> None:

@@ -393,8 +393,10 @@ class Loader(Service):
             self.positions[key] = max(self.positions.get(key, 0), message.offset + 1)
         super()._commit_offsets(messages)
 
-    def _observe(self, messages: Sequence[Source], outcome: BatchOutcome, seconds: float) -> None:
-        super()._observe(messages, outcome, seconds)
+    def _observe(
+        self, messages: Sequence[Source], outcome: BatchOutcome, seconds: float, limit: int
+    ) -> None:
+        super()._observe(messages, outcome, seconds, limit)
         lags = [
             lag
             for topic in self.settings.topics

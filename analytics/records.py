@@ -25,6 +25,7 @@ class BatchCommitted:
     stale: int
     dead_lettered: int
     seconds: float  # from the start of its write to its offsets' commit
+    limit: int  # the batch limit it was polled under: fewer messages means the poll ended
 
     def log(self, logger: structlog.typing.FilteringBoundLogger) -> None:
         logger.info(self.EVENT, **asdict(self))
@@ -40,6 +41,7 @@ class BatchCommitted:
             stale=int(entry["stale"]),
             dead_lettered=int(entry["dead_lettered"]),
             seconds=float(entry["seconds"]),
+            limit=int(entry["limit"]),
         )
         return datetime.fromisoformat(entry["timestamp"]), record
 

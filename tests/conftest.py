@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import make_url
 
 from analytics import migrate
@@ -39,6 +40,15 @@ def _docker_answers() -> bool:
     except Exception:
         return False
     return True
+
+
+@pytest.fixture(autouse=True)
+def structlog_as_found() -> Iterator[None]:
+    """A test that configures structlog (as the commands do) binds its output to that
+    test's captured stream, which is closed once the test ends: the next test starts from
+    the defaults instead of logging into a closed file."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

@@ -201,8 +201,8 @@ def test_a_database_not_meant_for_benchmarks_is_refused(mysql_url: str) -> None:
         run(BenchOptions(database_url=url))
 
 
-def _batch(at: float, messages: int) -> Batch:
-    record = BatchCommitted(messages, messages, 0, 0, 0.1)
+def _batch(at: float, messages: int, limit: int = 1000) -> Batch:
+    record = BatchCommitted(messages, messages, 0, 0, 0.1, limit)
     return Batch(datetime(2025, 1, 1) + timedelta(seconds=at), record)
 
 
@@ -233,6 +233,25 @@ def test_scaled_out_timing_counts_each_event_once() -> None:
     assert result.timed_events == 4000 - 1000  # the batches up to 3.0 s, less the repeat
     assert result.events_per_second == 1000.0
     assert result.steady_events_per_second == (3000 - 1000) / 2.0
+
+
+def test_a_last_batch_filled_to_a_lowered_limit_stays_in_the_window() -> None:
+    """Batch size 1000, but the limit came down to 400: a last batch of 400 was full,
+    not a partial one that waited for the end of the stream."""
+    batches = [_batch(1.0, 1000), _batch(2.0, 400, limit=400), _batch(3.0, 400, limit=400)]
+    result = E2EResult(
+        events=1800,
+        batch_size=1000,
+        partitions=16,
+        first_poll=datetime(2025, 1, 1),
+        batches_by_consumer=[batches],
+        peak_rss_mb_by_consumer=[100.0],
+        rss_samples=[],
+        log_paths=[Path("a.log")],
+        min_backlog=None,
+    )
+    assert result.seconds == 3.0
+    assert result.timed_events == 1800
 
 
 def test_percentile_is_nearest_rank() -> None:

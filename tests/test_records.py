@@ -16,7 +16,9 @@ def test_records_written_as_json_log_lines_read_back_equal(
 ) -> None:
     configure("INFO", "json")
     log = structlog.get_logger()
-    committed = BatchCommitted(messages=5000, applied=4990, stale=7, dead_lettered=3, seconds=0.5)
+    committed = BatchCommitted(
+        messages=5000, applied=4990, stale=7, dead_lettered=3, seconds=0.5, limit=5000
+    )
     assigned = PartitionsAssigned(["user[0]", "order[3]"])
     committed.log(log)
     assigned.log(log)

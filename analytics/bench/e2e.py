@@ -152,7 +152,7 @@ class E2EResult:
         was not its final partial batch, which waited `batch_max_seconds` for messages
         that were never coming (the stream had ended)."""
         end = max(
-            _without_final_partial(batches, self.batch_size)[-1].at
+            _without_final_partial(batches)[-1].at
             for batches in self.batches_by_consumer
             if batches
         )
@@ -196,8 +196,8 @@ class E2EResult:
         return sum(batch.dead_lettered for batch in self.batches)
 
 
-def _without_final_partial(batches: list[Batch], batch_size: int) -> list[Batch]:
-    if len(batches) > 1 and batches[-1].messages < batch_size:
+def _without_final_partial(batches: list[Batch]) -> list[Batch]:
+    if len(batches) > 1 and batches[-1].messages < batches[-1].record.limit:
         return batches[:-1]
     return batches
 
