@@ -206,6 +206,23 @@ def _batch(at: float, messages: int, limit: int = 1000) -> Batch:
     return Batch(datetime(2025, 1, 1) + timedelta(seconds=at), record)
 
 
+def _one_consumer(
+    batches: list[Batch], events: int, rss_samples: list[RssSample] | None = None
+) -> E2EResult:
+    """One consumer's run at batch size 1000, started at 0 s."""
+    return E2EResult(
+        events=events,
+        batch_size=1000,
+        partitions=16,
+        first_poll=datetime(2025, 1, 1),
+        batches_by_consumer=[batches],
+        peak_rss_mb_by_consumer=[100.0],
+        rss_samples=rss_samples or [],
+        log_paths=[Path("a.log")],
+        min_backlog=None,
+    )
+
+
 def test_scaled_out_timing_counts_each_event_once() -> None:
     """Two consumers, 3,500 events, batch size 1000. The first consumer's first batch is
     applied again after the second one joins; each ends with a partial batch that only
@@ -239,17 +256,7 @@ def test_a_last_batch_filled_to_a_lowered_limit_stays_in_the_window() -> None:
     """Batch size 1000, but the limit came down to 400: a last batch of 400 was full,
     not a partial one that waited for the end of the stream."""
     batches = [_batch(1.0, 1000), _batch(2.0, 400, limit=400), _batch(3.0, 400, limit=400)]
-    result = E2EResult(
-        events=1800,
-        batch_size=1000,
-        partitions=16,
-        first_poll=datetime(2025, 1, 1),
-        batches_by_consumer=[batches],
-        peak_rss_mb_by_consumer=[100.0],
-        rss_samples=[],
-        log_paths=[Path("a.log")],
-        min_backlog=None,
-    )
+    result = _one_consumer(batches, events=1800)
     assert result.seconds == 3.0
     assert result.timed_events == 1800
 
@@ -267,17 +274,8 @@ def test_long_run_segments_cut_at_each_multiple_of_the_segment_size() -> None:
     batch that reaches a multiple; the final partial batch (it only waited for the end of
     the stream) is left out."""
     batches = [_batch(float(second), 1000) for second in range(1, 7)] + [_batch(9.0, 300)]
-    result = E2EResult(
-        events=6300,
-        batch_size=1000,
-        partitions=16,
-        first_poll=datetime(2025, 1, 1),
-        batches_by_consumer=[batches],
-        peak_rss_mb_by_consumer=[100.0],
-        rss_samples=[RssSample(1000, 90.0), RssSample(4000, 120.0)],
-        log_paths=[Path("a.log")],
-        min_backlog=None,
-    )
+    samples = [RssSample(1000, 90.0), RssSample(4000, 120.0)]
+    result = _one_consumer(batches, events=6300, rss_samples=samples)
     segments = longrun.segments(result, {2500: 11, 5000: 22, 6300: 33}, percentile, size=2500)
     assert [(s.first_event, s.events, s.seconds) for s in segments] == [
         (0, 3000, 3.0),
