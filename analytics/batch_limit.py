@@ -13,7 +13,7 @@ batch's successful write took.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Below this the per-batch round trips (reads, commit, offsets) cost more than they bound.
 FLOOR = 100
@@ -30,7 +30,7 @@ class BatchLimit:
 
     most: int
     target_seconds: float
-    size: int = 0
+    size: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.size = self.most

@@ -317,8 +317,8 @@ class Service:
         "write, commit, then commit offsets" holds batch by batch."""
         writing: _Writing | None = None
         while not self.stopping:
-            limit = self.batch_limit.size  # what this poll fills up to
-            batch = self._poll_batch(writing.first_attempt if writing else None)
+            limit = self.batch_limit.size
+            batch = self._poll_batch(limit, writing.first_attempt if writing else None)
             decoded = self._decode(batch) if batch else None
             if writing is not None:
                 self._finish(writing)
@@ -367,12 +367,13 @@ class Service:
             return None
         return decoded if len(live) == len(decoded.messages) else self._decode(live)
 
-    def _poll_batch(self, written: futures.Future[BatchOutcome] | None = None) -> list[Source]:
-        """Up to the batch limit (`batch_size`, or fewer while writes take longer than
-        `batch_target_seconds`) of messages, polled for at most `batch_max_seconds`, or
+    def _poll_batch(
+        self, limit: int, written: futures.Future[BatchOutcome] | None = None
+    ) -> list[Source]:
+        """Up to `limit` messages (the batch limit: `batch_size`, or fewer while writes take
+        longer than `batch_target_seconds`), polled for at most `batch_max_seconds`, or
         until `written` (the previous batch's write) is done: its offsets wait for this poll."""
         batch: list[Source] = []
-        limit = self.batch_limit.size
         deadline = time.monotonic() + self.settings.batch_max_seconds
         longest_wait = 0.5 if written is None else WRITE_WATCH_SECONDS
         while len(batch) < limit and not self.stopping:

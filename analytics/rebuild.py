@@ -375,7 +375,9 @@ class Loader(Service):
             for p, offset in goal.items()
         )
 
-    def _poll_batch(self, written: futures.Future[BatchOutcome] | None = None) -> list[Source]:
+    def _poll_batch(
+        self, limit: int, written: futures.Future[BatchOutcome] | None = None
+    ) -> list[Source]:
         if self._caught_up():
             if written is not None:
                 # Everything is fetched, but a batch is still being written: it has to
@@ -384,7 +386,7 @@ class Loader(Service):
             self.reached = True
             self.stopping = True
             return []
-        return super()._poll_batch(written)
+        return super()._poll_batch(limit, written)
 
     def _commit_offsets(self, messages: Sequence[Source]) -> None:
         # The batch's transaction committed: the shadow tables hold these messages.

@@ -77,7 +77,7 @@ def test_messages_fetched_before_a_revocation_are_not_kept_twice(tmp_path: Path)
     # After the reassignment the client fetches again from the committed offset (0).
     scripted.steps = [(None, first), (revoke_and_reassign, [Message(0, o) for o in range(4)])]
 
-    batch = svc._poll_batch()
+    batch = svc._poll_batch(svc.batch_limit.size)
 
     assert [(m.partition, m.offset) for m in batch] == [(0, 0), (0, 1), (0, 2), (0, 3)]
     svc.engine.dispose()
@@ -93,7 +93,7 @@ def test_messages_of_a_partition_lost_for_good_are_dropped(tmp_path: Path) -> No
 
     scripted.steps = [(None, [Message(0, 0), Message(1, 0)]), (revoke_theirs, [Message(0, 1)])]
 
-    batch = svc._poll_batch()
+    batch = svc._poll_batch(svc.batch_limit.size)
 
     assert [(m.partition, m.offset) for m in batch] == [(0, 0), (0, 1)]
     svc.engine.dispose()
