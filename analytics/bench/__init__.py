@@ -9,8 +9,8 @@ On the same simulated events, database and machine, in one run:
   upserts in large transactions — no Kafka, no validation;
 - **seed-style baseline** (`baseline`): the events applied the tutorial way — `json.loads`,
   one statement per row, one commit per event;
-- **cost of each stage** (`stages`): microseconds per event of decode, validate, map,
-  read, plan, render, server and commit;
+- **cost of each stage** (`stages`): microseconds per event of decode (parse and
+  validate, one pass), map, read, plan, render, server and commit;
 - **long run** (`long_run`): a million events through one consumer, by segment of
   100,000, next to the rows already in the tables.
 

@@ -56,11 +56,10 @@ NOTES = """\
 - in-process pipeline: `process_batch` called directly, one transaction per batch, no
   Kafka and no consumer loop.
 - cost of each stage: the service's own functions called one after the other on the
-  sweep's events in this process (`analytics/bench/stages.py`): decode is the standard
-  library's JSON parser on the same bytes (the parsing share of validation), validate the
-  rest of pydantic's work, then map, read (the client's side of the version reads), plan,
-  render (building the SQL text), server (wall time in the driver's execute calls) and
-  commit (wall time).
+  sweep's events in this process (`analytics/bench/stages.py`): decode (parsing and
+  validating, one pass in pydantic-core), then map, read (the client's side of the
+  version reads), plan, render (building the SQL text), server (wall time in the driver's
+  execute calls) and commit (wall time).
 - long run: one consumer on a long stream, cut into segments of 100,000 committed
   events; rows at end are the read model's rows (COUNT(*)) when the bench saw the
   segment's last batch; peak RSS is the largest RSS sample during the segment.

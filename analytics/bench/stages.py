@@ -4,9 +4,8 @@ The stages are the service's own functions, called one after the other as
 `pipeline.process_batch` and `dal.apply` call them, each timed on its own in this process
 over the same events:
 
-- decode: JSON text → Python objects (the standard library's parser, as a measure of the
-  parsing share of validation; the service never parses twice);
-- validate: the rest of `decode_event` (pydantic builds and checks the typed event);
+- decode: `decode_message`, JSON text → the typed, checked event (pydantic-core parses and
+  validates in one pass, so the two have no separate times to take);
 - map: `map_event`, event → row operations;
 - read: `load_state`, the client's side of reading versions, tombstones and key owners;
 - plan: `plan`, verdicts, folding and rounds (pure);
@@ -21,7 +20,6 @@ because the work is the server's.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,7 +40,7 @@ from analytics.mapping import map_event
 from analytics.pipeline import DEFAULT_MAX_FUTURE_SKEW, decode_message, tune_garbage_collector
 from analytics.secrets import DEFAULT_SECRETS
 
-STAGES = ("decode", "validate", "map", "read", "plan", "render", "server", "commit")
+STAGES = ("decode", "map", "read", "plan", "render", "server", "commit")
 WALL_STAGES = frozenset({"server", "commit"})
 
 
@@ -105,7 +103,6 @@ def measure(messages: Sequence[SpooledMessage], batch_size: int, database_url: s
             _one_batch(engine, batch, latest, totals, wire)
     finally:
         engine.dispose()
-    totals["validate"] = max(0.0, totals["validate"] - totals["decode"])
     totals["server"] = wire.wall
     return StageCosts(len(sources), batch_size, totals)
 
@@ -113,12 +110,7 @@ def measure(messages: Sequence[SpooledMessage], batch_size: int, database_url: s
 def _one_batch(
     engine: sa.Engine, batch: list[Source], latest: datetime, totals: dict[str, float], wire: _Wire
 ) -> None:
-    # The parse alone, on the same bytes right before the whole decode, so that both are
-    # timed warm and under the same load; validate is the difference.
     with _cpu(totals, "decode", wire):
-        for source in batch:
-            json.loads(source.value or b"")
-    with _cpu(totals, "validate", wire):
         events = [decode_message(source, DEFAULT_SECRETS, latest) for source in batch]
     with _cpu(totals, "map", wire):
         changes = [map_event(event) for event in events]
