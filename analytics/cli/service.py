@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from analytics import consumer
 from analytics.cli.boundary import EXIT_USAGE, Failure
+from analytics.cli.database import must_exist
 from analytics.cli.settings import ENV_PREFIX, flag, invalid_settings
 from analytics.db import masked
 from analytics.logs import configure as configure_logging
@@ -41,6 +42,7 @@ def consume_command(**flags: Any) -> None:
         settings = ConsumerSettings(**overrides)
     except ValidationError as exc:
         raise invalid_settings(exc) from exc
+    must_exist(settings.database_url)  # a SQLite file is never created empty, only migrated
     configure_logging(settings.log_level, settings.log_format)
     log.info("consumer.settings", **effective(settings))
     try:

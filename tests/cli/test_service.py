@@ -84,6 +84,7 @@ def test_a_busy_metrics_port_is_one_line_naming_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ANALYTICS_DATABASE_URL", raising=False)
+    (tmp_path / "analytics.db").touch()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -109,6 +110,17 @@ def test_a_busy_metrics_port_is_one_line_naming_the_setting(
         " (--metrics-host), or 0 to turn them off"
     )
     assert "Traceback" not in result.output
+
+
+def test_a_missing_sqlite_file_is_one_line_and_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "analytics.db"
+    result = runner.invoke(app, ["consume", "--database-url", f"sqlite:///{missing}"])
+    assert result.exit_code == 6, result.output
+    assert result.stderr.splitlines() == [
+        f"Error: unknown database (sqlite:///{missing}): no such file; fix: create it and run "
+        "`analytics migrate upgrade`, or correct its name in ANALYTICS_DATABASE_URL"
+    ]
+    assert not missing.exists()
 
 
 def test_consume_logs_its_effective_settings_with_the_password_masked() -> None:
