@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.dialects import mysql
 
@@ -172,12 +173,25 @@ def golden_path(revision: str, dialect: str, root: Path = PROJECT_ROOT) -> Path:
     return root / GOLDEN / f"{revision}.{dialect}.sql"
 
 
-def _offline_sql(script: Any, dialect: str, root: Path) -> RevisionSql:
+def _offline_sql(script: Script, dialect: str, root: Path) -> RevisionSql:
+    """What `alembic upgrade <down>:<revision> --sql` prints, for a merge revision too:
+    the command line takes one starting revision, a merge has several."""
     output = io.StringIO()
     config = alembic_config(f"{dialect}://", output=output, root=root)
-    down = script.down_revision
-    target = script.revision if down is None else f"{down}:{script.revision}"
-    command.upgrade(config, target, sql=True)
+    scripts = ScriptDirectory.from_config(config)
+
+    def only_this_revision(heads: Any, _context: MigrationContext) -> Any:
+        return scripts._upgrade_revs(script.revision, heads)
+
+    with EnvironmentContext(
+        config,
+        scripts,
+        fn=only_this_revision,
+        as_sql=True,
+        starting_rev=script.down_revision,
+        destination_rev=script.revision,
+    ):
+        scripts.run_env()
     return RevisionSql(script.revision, script.doc, _relative(script.path, root), output.getvalue())
 
 

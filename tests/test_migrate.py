@@ -628,6 +628,43 @@ def test_review_in_a_project_below_the_repository_top(tmp_path: Path) -> None:
         migrate.review(base="HEAD", root=root)
 
 
+MERGE_REVISION = '''"""Merge the two branches.
+
+Revision ID: 9003
+Revises: 9001, 9002
+"""
+
+revision: str = "9003"
+down_revision: tuple[str, str] = ("9001", "9002")
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def test_review_renders_two_branches_and_their_merge(repo: Path) -> None:
+    add_revision(repo)
+    second = NEW_REVISION.replace("9001", "9002").replace("display_name", "country")
+    versions = repo / "migrations" / "versions"
+    (versions / "9002_index_users_country.py").write_text(second.replace("{head}", HEAD))
+    (versions / "9003_merge.py").write_text(MERGE_REVISION)
+    reviewed = {r.revision: r.sql for r in migrate.review(base="HEAD", root=repo)}
+    assert list(reviewed)[-1] == "9003"  # after both of its parents
+    assert "CREATE INDEX idx_users_country ON users (country);" in reviewed["9002"]
+    merge = reviewed["9003"]
+    assert "-- Running upgrade 9001, 9002 -> 9003" in merge
+    assert "DELETE FROM alembic_version WHERE alembic_version.version_num = '9001';" in merge
+    assert "SET version_num='9003' WHERE alembic_version.version_num = '9002';" in merge
+    assert "CREATE" not in merge
+
+
 # --- released revisions are frozen ------------------------------------------------------
 
 
