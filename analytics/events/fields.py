@@ -7,6 +7,7 @@ in the message, instead of being truncated or rejected later by the database.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Annotated, TypeVar
@@ -26,11 +27,15 @@ INT32_MAX = 2**31 - 1
 TEXT_MAX_BYTES = 65_535  # MySQL TEXT holds 64 KiB of UTF-8, not 64 Ki characters
 MIN_YEAR, MAX_YEAR = 1000, 9999  # the documented MySQL DATETIME range
 MAX_JSON_NESTING = 31  # MariaDB's JSON check refuses deeper documents (MySQL's limit is 100)
+# MySQL's JSON type keeps integers as signed or unsigned 64-bit values; a larger one it
+# parses as a double, rounded (MariaDB's JSON is text and would keep it exact).
+JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**64 - 1
 
 JsonValueT = TypeVar("JsonValueT", list[JsonValue], dict[str, JsonValue])
 
 _ZERO = timedelta(0)
-# JSON values that need no check, by exact type (so bool is listed; a float may be NaN).
+# JSON values that need no check but of an int's range, by exact type (so bool is listed;
+# a float may be NaN).
 _PLAIN_JSON = frozenset({str, int, bool, type(None)})
 _OBJECTS_ONLY = frozenset({dict})
 
@@ -103,7 +108,8 @@ def _converted_to_utc(value: datetime) -> datetime:
 
 
 def _storable_json(value: JsonValueT) -> JsonValueT:
-    """JSON columns take no NaN/Infinity, and MariaDB no more than 31 nested containers."""
+    """JSON columns take no NaN/Infinity, MySQL no integer past 64 bits unrounded, and
+    MariaDB no more than 31 nested containers."""
     if not _plainly_storable(value):
         _check_json(value, enclosing=0)
     return value
@@ -117,11 +123,15 @@ def _plainly_storable(value: list[JsonValue] | dict[str, JsonValue]) -> bool:
     """
     items = value.values() if isinstance(value, dict) else value
     if _PLAIN_JSON.issuperset(map(type, items)):
-        return True
+        return _integers_fit(items)
     if not _OBJECTS_ONLY.issuperset(map(type, items)):
         return False
-    values = chain.from_iterable(map(dict.values, items))  # type: ignore[arg-type]  # all dicts
-    return _PLAIN_JSON.issuperset(map(type, values))
+    values = list(chain.from_iterable(map(dict.values, items)))  # type: ignore[arg-type]
+    return _PLAIN_JSON.issuperset(map(type, values)) and _integers_fit(values)
+
+
+def _integers_fit(values: Iterable[JsonValue]) -> bool:
+    return all(JSON_INT_MIN <= v <= JSON_INT_MAX for v in values if type(v) is int)
 
 
 def _check_json(value: JsonValue, enclosing: int) -> None:
@@ -132,6 +142,11 @@ def _check_json(value: JsonValue, enclosing: int) -> None:
             _check_json(item, enclosing + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("JSON numbers must be finite (no NaN or Infinity)")
+    elif type(value) is int and not JSON_INT_MIN <= value <= JSON_INT_MAX:
+        raise ValueError(
+            "JSON integers must fit in 64 bits (from -2**63 to 2**64-1): "
+            "MySQL would keep a larger one only rounded"
+        )
 
 
 Text = Annotated[str, AfterValidator(_text_fits)]

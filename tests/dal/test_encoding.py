@@ -99,6 +99,7 @@ STAMPS = [
 DOCUMENTS = [
     {"name": "Zoë 😀", "nested": {"list": [1, 2.5, None, True, {"deep": ["e\u0301"]}]}},
     ["%s", "'", "\\", "\x00", '"quoted"'],
+    [-(2**63), 2**64 - 1, 2**53 + 1],  # the integers a JSON field accepts, at their edges
     "plain string",
     0,
     [],

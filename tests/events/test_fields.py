@@ -21,6 +21,8 @@ from pydantic_core import TzInfo
 from analytics.errors import InvalidEvent, Reason
 from analytics.events import Event, decode_event
 from analytics.events.fields import (
+    JSON_INT_MAX,
+    JSON_INT_MIN,
     MAX_JSON_NESTING,
     TEXT_MAX_BYTES,
     Text,
@@ -319,6 +321,24 @@ def test_nan_and_infinity_are_refused_anywhere_in_a_json_object(attributes: Any)
     assert f"variant_attributes: Value error, {NOT_FINITE}" in detail
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "document"),
+    [
+        pytest.param(MEDIA_PATH, "media", [JSON_INT_MAX + 1], id="flat list"),
+        pytest.param(MEDIA_PATH, "media", [{"size_bytes": 10**40}], id="list of objects"),
+        pytest.param(MEDIA_PATH, "media", [[{"a": [JSON_INT_MIN - 1]}]], id="nested"),
+        pytest.param(ATTRIBUTES_PATH, "variant_attributes", {"id": 2**64}, id="object"),
+    ],
+)
+def test_integers_past_64_bits_are_refused(
+    path: tuple[Any, ...], field: str, document: Any
+) -> None:
+    """MySQL's JSON type would store them as doubles, rounded: refused, not corrupted."""
+    event_type = "post.created" if path is MEDIA_PATH else "order.created"
+    detail = refusal(event_type, path, document)
+    assert f"{field}: Value error, JSON integers must fit in 64 bits" in detail
+
+
 def test_the_first_problem_in_document_order_is_the_one_reported() -> None:
     detail = refusal("post.created", MEDIA_PATH, [nested(MAX_JSON_NESTING), NAN])
     assert TOO_DEEP in detail
@@ -328,7 +348,7 @@ def test_the_first_problem_in_document_order_is_the_one_reported() -> None:
 @pytest.mark.parametrize(
     "media",
     [
-        pytest.param([True, 1, False, 0, None, "s", 10**30], id="flat"),
+        pytest.param([True, 1, False, 0, None, "s", JSON_INT_MIN, JSON_INT_MAX], id="flat"),
         pytest.param([{"on": True, "one": 1, "off": False, "zero": 0}], id="list of objects"),
         pytest.param([1.5, {"a": -0.0, "b": [1e308, {"c": 5e-324}]}], id="finite floats"),
         pytest.param([], id="empty"),
