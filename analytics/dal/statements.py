@@ -45,8 +45,29 @@ from analytics.schema import UtcDateTime
 MAX_ROWS_PER_STATEMENT = 2000
 MAX_BYTES_PER_STATEMENT = 2 * 1024 * 1024
 SQLITE_MAX_VARIABLES = 32_000
-MAX_KEYS_PER_STATEMENT = 1000
+# Below MariaDB's in_predicate_conversion_threshold (1000): a longer IN list becomes a join
+# with a table of the values, which may scan (and lock) the whole table.
+MAX_KEYS_PER_STATEMENT = 500
 STATEMENT_MARGIN = 64 * 1024
+
+
+def by_key(query: sa.Select[Any], table: sa.Table, column: sa.Column[Any]) -> sa.Select[Any]:
+    """`query` reading `table` through the index of the unique key `column` on MySQL and
+    MariaDB. Its rows are locked as they are read, and the server reads every row of a
+    table scan (waiting for other transactions' locks, even on rows it then skips): when
+    a key list is a large share of a small table, the optimizer prefers that scan, and
+    two consumers writing disjoint rows would wait for, and deadlock on, each other."""
+    hint = f"FORCE INDEX ({_index_of(table, column)})"
+    return query.with_hint(table, hint, "mysql").with_hint(table, hint, "mariadb")
+
+
+def _index_of(table: sa.Table, column: sa.Column[Any]) -> str:
+    if list(table.primary_key.columns)[:1] == [column]:
+        return "PRIMARY"
+    for constraint in table.constraints:
+        if isinstance(constraint, sa.UniqueConstraint) and list(constraint.columns) == [column]:
+            return str(constraint.name)
+    raise ValueError(f"{table.name}.{column.name} leads no unique key")
 
 
 class StatementTooLarge(Exception):
@@ -447,24 +468,20 @@ def _text_size(value: Any) -> int:
 def delete_versioned(
     connection: sa.Connection, table: sa.Table, deletes: Sequence[tuple[str, Version]]
 ) -> None:
-    """Delete each keyed row unless it holds a newer version than its delete's."""
+    """Delete each keyed row unless it holds a newer version than its delete's.
+
+    One statement per row, through its primary key (see `delete_by_ids`)."""
     primary_key = _primary_key(table)
     stored = versions.row_side(table, lambda name: table.c[name])
-
-    def size(item: tuple[str, Version]) -> int:
-        return _text_size(item[0]) + _text_size(item[1].event_id) + 80
-
-    for chunk in key_chunks(connection, sorted(deletes), size):
-        conditions = [
-            sa.and_(primary_key == key, versions.guard(_literal_side(version), stored))
-            for key, version in chunk
-        ]
-        connection.execute(sa.delete(table).where(sa.or_(*conditions)))
-
-
-def _literal_side(version: Version) -> Side:
-    timestamp = sa.literal(version.timestamp, UtcDateTime)
-    return Side(timestamp, version.rank, sa.literal(version.event_id, sa.String()))
+    by_rank: dict[int, list[dict[str, Any]]] = {}
+    for key, version in sorted(deletes):
+        row = {"_key": key, "_timestamp": version.timestamp, "_event_id": version.event_id}
+        by_rank.setdefault(version.rank, []).append(row)
+    for rank, rows in by_rank.items():
+        timestamp = sa.bindparam("_timestamp", type_=UtcDateTime)
+        new = Side(timestamp, rank, sa.bindparam("_event_id", type_=sa.String()))
+        guard = versions.guard(new, stored)
+        connection.execute(sa.delete(table).where(primary_key == sa.bindparam("_key"), guard), rows)
 
 
 def patch_rows(
@@ -509,8 +526,12 @@ def existing_children(
 
 
 def delete_by_ids(connection: sa.Connection, table: sa.Table, ids: Sequence[Any]) -> None:
-    for chunk in key_chunks(connection, ids):
-        connection.execute(sa.delete(table).where(table.c.id.in_(chunk)))
+    """One statement per row: a DELETE takes no index hint, and for ids that are a large
+    share of a small table the server would scan it, waiting for (and deadlocking on)
+    other consumers' locked rows; a primary key equality locks only its row."""
+    rows = [{"_id": row_id} for row_id in sorted(ids)]
+    if rows:
+        connection.execute(sa.delete(table).where(table.c.id == sa.bindparam("_id")), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,15 +554,17 @@ def read_versions(
     Rows that do not exist are not locked (READ COMMITTED takes no gap locks): the write
     statements' own guards cover them."""
     primary_key = _primary_key(table)
-    claim = table.c[claim_column] if claim_column is not None else sa.null()
+    claim = table.c[claim_column] if claim_column is not None else None
     rank_name = versions.rank_column(table.name)
     rank = table.c[rank_name] if rank_name is not None else sa.null()
-    columns = [primary_key, table.c.event_timestamp, table.c.event_id, rank, claim]
+    claimed = claim if claim is not None else sa.null()
+    columns = [primary_key, table.c.event_timestamp, table.c.event_id, rank, claimed]
     found: list[StoredVersion] = []
-    lookups = [(primary_key, keys)] + ([(claim, claims)] if claims else [])
+    lookups = [(primary_key, keys)] + ([(claim, claims)] if claim is not None and claims else [])
     for column, values in lookups:
         for chunk in key_chunks(connection, values):
             query = sa.select(*columns).where(column.in_(chunk)).with_for_update()
+            query = by_key(query, table, column)
             found += [_stored(table.name, rank_name, row) for row in connection.execute(query)]
     return found
 
@@ -570,7 +593,7 @@ def read_tombstones(
             tombstones.c.entity_id, tombstones.c.deleted_at, tombstones.c.event_id
         ).where(tombstones.c.entity_table == table_name, tombstones.c.entity_id.in_(chunk))
         if lock:
-            query = query.with_for_update()
+            query = by_key(query.with_for_update(), tombstones, tombstones.c.entity_table)
         found.update(
             (row[0], versions.tombstone_version(row[1], row[2]))
             for row in connection.execute(query)
@@ -590,6 +613,7 @@ def read_written_versions(
             .where(primary_key.in_(chunk))
             .with_for_update()
         )
+        query = by_key(query, table, primary_key)
         found.update((row[0], (row[1], row[2])) for row in connection.execute(query))
     return found
 

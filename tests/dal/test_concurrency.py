@@ -7,15 +7,17 @@ import multiprocessing
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
-from analytics.dal import apply
+from analytics.dal import apply, statements
 from analytics.dal.apply import load_state, write
 from analytics.dal.plan import Plan, plan
+from analytics.dal.versions import Version
 from analytics.db import create_engine, mysql_error_code
 from analytics.events import Event
 from analytics.mapping import map_event
@@ -275,3 +277,101 @@ def test_two_processes_writing_old_and_new_versions_converge_to_the_new(
             )
         assert names == {"new": PRODUCTS}
         assert variant_keys == {"new-a": PRODUCTS}
+
+
+# --- writers of disjoint rows never wait for each other ---------------------------------
+
+ROWS = 60
+HELD = 7  # the one row another transaction holds; the statements ask for every other one
+
+
+def key(n: int) -> str:
+    return f"{n:024x}"
+
+
+def order_number(n: int) -> str:
+    return f"ORD-{n:04d}"
+
+
+def seed_small_tables(engine: sa.Engine) -> None:
+    events = []
+    for n in range(ROWS):
+        order_envelope = envelope("order.created", key(n), OLD, f"order-{n}")
+        order_envelope["data"]["order_number"] = order_number(n)
+        events += [
+            event_from(envelope("product.created", key(n), OLD, f"p-{n}")),
+            event_from(order_envelope),
+        ]
+    with engine.begin() as connection:
+        apply(connection, events)
+        connection.execute(sa.insert(tombstones), [tombstone(n) for n in range(ROWS)])
+
+
+def hold_one_row_of_each_table(connection: sa.Connection) -> None:
+    """What another consumer's open transaction holds: rows of its own entities."""
+    connection.execute(
+        sa.update(products).where(products.c.product_id == key(HELD)).values(name="held")
+    )
+    connection.execute(
+        sa.update(product_variants)
+        .where(product_variants.c.product_id == key(HELD))
+        .values(variant_name="held")
+    )
+    connection.execute(
+        sa.update(orders).where(orders.c.order_id == key(HELD)).values(status="held")
+    )
+    connection.execute(
+        sa.update(tombstones)
+        .where(tombstones.c.entity_id == tombstone(HELD)["entity_id"])
+        .values(event_id="held")
+    )
+
+
+def others(make: Callable[[int], str]) -> list[str]:
+    return [make(n) for n in range(ROWS) if n != HELD]
+
+
+def variant_ids_but_the_held(connection: sa.Connection) -> list[int]:
+    query = sa.select(product_variants.c.id).where(product_variants.c.product_id != key(HELD))
+    return list(connection.execute(query).scalars())
+
+
+NEWER = Version(datetime(2030, 1, 1), 1, "z")
+LOCKING_STATEMENTS: dict[str, Callable[[sa.Connection], object]] = {
+    "version reads": lambda c: statements.read_versions(c, products, others(key), None, []),
+    "claim reads": lambda c: statements.read_versions(
+        c, orders, [], "order_number", others(order_number)
+    ),
+    "written version reads": lambda c: statements.read_written_versions(c, products, others(key)),
+    "tombstone reads": lambda c: statements.read_tombstones(
+        c, tombstones, "suppliers", others(lambda n: str(tombstone(n)["entity_id"])), lock=True
+    ),
+    "deletes by id": lambda c: statements.delete_by_ids(
+        c, product_variants, variant_ids_but_the_held(c)
+    ),
+    "versioned deletes": lambda c: statements.delete_versioned(
+        c, products, [(k, NEWER) for k in others(key)]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", LOCKING_STATEMENTS)
+def test_statements_for_most_of_a_small_table_do_not_wait_for_a_row_they_skip(
+    mysql_only: sa.Engine, name: str
+) -> None:
+    """Asked for every row but one, the optimizer would scan the table, waiting for the
+    lock on the one other consumer's row; reads and deletes go through the key instead."""
+    seed_small_tables(mysql_only)
+    with mysql_only.connect() as holder, mysql_only.connect() as writer:
+        holder.begin()
+        hold_one_row_of_each_table(holder)
+        writer.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = 1")  # begins
+        try:
+            LOCKING_STATEMENTS[name](writer)
+            failed = None
+        except sa.exc.OperationalError as error:  # 1205 when it waited for the held row
+            failed = error
+        finally:
+            writer.rollback()
+            holder.rollback()
+    assert failed is None, f"{name}: {failed}"
