@@ -116,6 +116,23 @@ def test_mariadb_upserts_use_the_values_function() -> None:
     assert "ON DUPLICATE KEY UPDATE email = VALUES(email)" in sql
 
 
+@pytest.mark.parametrize(
+    ("table", "column", "index"),
+    [
+        (users, users.c.user_id, "PRIMARY"),
+        (orders, orders.c.order_number, "uq_order_number"),
+    ],
+)
+def test_locking_reads_name_their_index_on_mysql8_and_mariadb_only(
+    table: sa.Table, column: sa.Column[Any], index: str
+) -> None:
+    query = statements.by_key(sa.select(column).where(column.in_(["a"])), table, column)
+    mariadb = sa.create_engine("mariadb+mysqldb://", module=MySQLdb).dialect
+    for dialect in (mysql8_dialect(), mariadb):
+        assert f"FROM {table.name} FORCE INDEX ({index})" in str(query.compile(dialect=dialect))
+    assert "FORCE" not in str(query.compile(dialect=sqlite.dialect()))
+
+
 def test_sqlite_upserts_keep_their_parameters() -> None:
     recorder = StatementRecorder(sqlite.dialect())
     statements.execute_upsert(recorder, users, [user_row(1), user_row(2)], ("email",))  # type: ignore[arg-type]
