@@ -207,6 +207,8 @@ class Service:
         self.secrets = settings.secret_names
         self.assigned: set[Partition] = set()
         self.revoked_while_polling: set[Partition] = set()
+        # The write attempt running now, and the batch it writes.
+        self.in_flight: tuple[DecodedBatch, futures.Future[BatchOutcome]] | None = None
         self.paused = False
         self.stopping = False
         # Since when the group has not answered with an assignment (None: it has), and
@@ -235,7 +237,7 @@ class Service:
                 list(self.settings.topics),
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
-                on_lost=self._on_revoke,
+                on_lost=self._on_lost,
             )
             log.info(
                 "consumer.started", topics=list(self.settings.topics), group=self.settings.group_id
@@ -343,11 +345,16 @@ class Service:
         ours = self._still_ours(decoded)
         if ours is None:
             return None
-        return _Writing(ours, started, in_daemon_thread(partial(self._write, ours)), limit)
+        running = in_daemon_thread(partial(self._write, ours))
+        self.in_flight = (ours, running)
+        return _Writing(ours, started, running, limit)
 
     def _finish(self, writing: _Writing) -> None:
         """Wait for the batch's transaction (retrying it as needed), then commit its offsets."""
-        written = self._write_with_retry(writing)
+        try:
+            written = self._write_with_retry(writing)
+        finally:
+            self.in_flight = None
         if written is None:
             # Abandoned: its partitions were revoked, or the service is stopping and the
             # transaction did not report its commit. Its offsets stay where they were.
@@ -429,6 +436,7 @@ class Service:
                 decoded = ours
                 attempt_started = time.monotonic()
                 running = in_daemon_thread(partial(self._write, decoded))
+                self.in_flight = (decoded, running)
             try:
                 outcome = self._wait_within_shutdown_grace(running)
             except Abandoned:
@@ -567,6 +575,31 @@ class Service:
         PartitionsAssigned(_names(partitions)).log(log)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._hand_over({(tp.topic, tp.partition) for tp in partitions})
+        self._on_lost(consumer, partitions)
+
+    def _hand_over(self, revoked: set[Partition]) -> None:
+        """Before partitions go, let the batch being written finish and commit its offsets
+        for them: their next owner then starts after it, instead of writing the same
+        entities at the same time (lock waits, deadlocks, work done twice). A write that
+        fails or outlives `shutdown_grace_seconds`, or a service that is stopping, leaves
+        them to the next owner to read again, as before."""
+        if self.in_flight is None or self.stopping:
+            return
+        decoded, running = self.in_flight
+        theirs = [m for m in decoded.messages if (m.topic, m.partition) in revoked]
+        if not theirs:
+            return
+        done, _ = futures.wait([running], timeout=self.settings.shutdown_grace_seconds)
+        if not done or running.exception() is not None:
+            reason = "its write failed" if done else "its write outlived the shutdown grace"
+            log.info("batch.not_handed_over", messages=len(theirs), reason=reason)
+            return
+        self._commit_offsets(theirs)  # while the partitions are still ours
+        log.info("batch.handed_over", messages=len(theirs))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions that are no longer ours (revoked, or lost with the group's session)."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned -= revoked
         self.revoked_while_polling |= revoked

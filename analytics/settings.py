@@ -123,7 +123,8 @@ class ConsumerSettings(SecretSettings):
         ge=0,
         le=3600,
         description="After SIGTERM, how long the batch being written may take to commit "
-        "before it is abandoned uncommitted",
+        "before it is abandoned uncommitted; on a rebalance, how long the partitions wait "
+        "for it before they go",
     )
     permanent_error_retry_seconds: float = Field(
         10.0,

@@ -190,26 +190,32 @@ class RevokedDuringTheWait(RecordingConsumer):
 
     def __init__(self, log: list[str], batches: int) -> None:
         super().__init__(log, batches)
-        self.revoked = threading.Event()
+        self.revoking = threading.Event()
 
     def poll(self, timeout: float) -> None:
-        if not self.revoked.is_set():
+        if not self.revoking.is_set():
             assert self.service is not None
+            self.revoking.set()
             self.service._on_revoke(self, [TopicPartition("user", 0)])  # type: ignore[arg-type]
             self.log.append("revoked")
-            self.revoked.set()
 
 
-def test_a_decoded_batch_whose_partition_went_meanwhile_is_not_written(tmp_path: Path) -> None:
+def revoked_during_the_first_write(tmp_path: Path, shutdown_grace_seconds: float) -> list[str]:
+    """What the service does when user[0] is revoked while its first batch is written;
+    the write is held until the revocation has begun."""
     log: list[str] = []
     kafka = RevokedDuringTheWait(log, batches=2)
     service = service_on(tmp_path, kafka, batch_max_seconds=1)
+    service.settings = service.settings.model_copy(
+        update={"shutdown_grace_seconds": shutdown_grace_seconds}
+    )
     real_write = service._write
 
     def recorded_write(decoded: DecodedBatch) -> BatchOutcome:
         last = decoded.messages[-1].offset
         log.append(f"write {last} starts")
-        assert kafka.revoked.wait(timeout=10)  # held until the revocation
+        assert kafka.revoking.wait(timeout=10)
+        time.sleep(0.3)  # the revocation now waits for this write
         outcome = real_write(decoded)
         log.append(f"write {last} committed")
         return outcome
@@ -219,10 +225,28 @@ def test_a_decoded_batch_whose_partition_went_meanwhile_is_not_written(tmp_path:
         service._consume_until_stopped()
     finally:
         service.engine.dispose()
+    return [entry for entry in log if not entry.startswith("fetched")]
 
-    # Batch 1's rows are committed, its offsets are the partition's new owner's to
-    # commit; batch 2 (offsets 3-5), decoded before the revocation, is never written.
-    assert [entry for entry in log if not entry.startswith("fetched")] == [
+
+def test_a_revoked_partition_is_handed_over_after_the_batch_being_written(
+    tmp_path: Path,
+) -> None:
+    # Batch 1's offsets are committed before the partition goes, so its next owner starts
+    # after it; batch 2 (offsets 3-5), decoded before the revocation, is never written.
+    assert revoked_during_the_first_write(tmp_path, shutdown_grace_seconds=10) == [
+        "write 2 starts",
+        "write 2 committed",
+        "offsets 3",
+        "revoked",
+    ]
+
+
+def test_a_write_that_outlives_the_grace_leaves_the_partition_to_its_next_owner(
+    tmp_path: Path,
+) -> None:
+    # The revocation stops waiting: batch 1's rows are committed, but its offsets are the
+    # partition's next owner's to commit (it reads the batch again and absorbs it).
+    assert revoked_during_the_first_write(tmp_path, shutdown_grace_seconds=0.05) == [
         "write 2 starts",
         "revoked",
         "write 2 committed",
