@@ -503,7 +503,9 @@ class Service:
         self.guard.record(outcome, total)
         return outcome
 
-    def _commit_offsets(self, messages: Sequence[Source]) -> None:
+    def _commit_offsets(self, messages: Sequence[Source]) -> bool:
+        """Commit the offsets after `messages` for the partitions still ours; False when
+        the broker refused them (the rows are committed: the messages are read again)."""
         next_offsets: dict[Partition, int] = {}
         for message in messages:
             key = (message.topic, message.partition)
@@ -512,15 +514,16 @@ class Service:
             TopicPartition(t, p, o) for (t, p), o in next_offsets.items() if (t, p) in self.assigned
         ]
         if not owned:
-            return
+            return False
         try:
             self.consumer.commit(offsets=owned, asynchronous=False)
         except KafkaException as exc:
             # The rows are committed; the messages will be re-read and absorbed.
             log.warning("offsets.commit_failed", error=str(exc))
-            return
+            return False
         for tp in owned:
             self.metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(tp.offset)
+        return True
 
     def _wait_before_retry(
         self, attempt: int, exc: BaseException, problem: Problem | None, give_up_at: float
@@ -591,12 +594,16 @@ class Service:
         if not theirs:
             return
         done, _ = futures.wait([running], timeout=self.settings.shutdown_grace_seconds)
-        if not done or running.exception() is not None:
-            reason = "its write failed" if done else "its write outlived the shutdown grace"
-            log.info("batch.not_handed_over", messages=len(theirs), reason=reason)
+        if not done:
+            reason = "its write outlived the shutdown grace"
+        elif running.exception() is not None:
+            reason = "its write failed"
+        elif not self._commit_offsets(theirs):  # while the partitions are still ours
+            reason = "the broker refused its offsets"
+        else:
+            log.info("batch.handed_over", messages=len(theirs))
             return
-        self._commit_offsets(theirs)  # while the partitions are still ours
-        log.info("batch.handed_over", messages=len(theirs))
+        log.info("batch.not_handed_over", messages=len(theirs), reason=reason)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions that are no longer ours (revoked, or lost with the group's session)."""

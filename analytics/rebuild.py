@@ -388,12 +388,12 @@ class Loader(Service):
             return []
         return super()._poll_batch(limit, written)
 
-    def _commit_offsets(self, messages: Sequence[Source]) -> None:
+    def _commit_offsets(self, messages: Sequence[Source]) -> bool:
         # The batch's transaction committed: the shadow tables hold these messages.
         for message in messages:
             key = (message.topic, message.partition)
             self.positions[key] = max(self.positions.get(key, 0), message.offset + 1)
-        super()._commit_offsets(messages)
+        return super()._commit_offsets(messages)
 
     def _observe(
         self, messages: Sequence[Source], outcome: BatchOutcome, seconds: float, limit: int

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from structlog.testing import capture_logs
 
 from analytics import migrate
 from analytics.consumer import Service
@@ -200,11 +201,22 @@ class RevokedDuringTheWait(RecordingConsumer):
             self.log.append("revoked")
 
 
-def revoked_during_the_first_write(tmp_path: Path, shutdown_grace_seconds: float) -> list[str]:
+class RefusesCommitsDuringTheRebalance(RevokedDuringTheWait):
+    """As librdkafka's mock cluster does while its group is joining (Kafka accepts them)."""
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        raise KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
+
+
+def revoked_during_the_first_write(
+    tmp_path: Path,
+    shutdown_grace_seconds: float,
+    kafka_type: type[RevokedDuringTheWait] = RevokedDuringTheWait,
+) -> list[str]:
     """What the service does when user[0] is revoked while its first batch is written;
     the write is held until the revocation has begun."""
     log: list[str] = []
-    kafka = RevokedDuringTheWait(log, batches=2)
+    kafka = kafka_type(log, batches=2)
     service = service_on(tmp_path, kafka, batch_max_seconds=1)
     service.settings = service.settings.model_copy(
         update={"shutdown_grace_seconds": shutdown_grace_seconds}
@@ -251,3 +263,16 @@ def test_a_write_that_outlives_the_grace_leaves_the_partition_to_its_next_owner(
         "revoked",
         "write 2 committed",
     ]
+
+
+def test_offsets_the_broker_refuses_leave_the_partition_to_its_next_owner(
+    tmp_path: Path,
+) -> None:
+    with capture_logs() as logs:
+        written = revoked_during_the_first_write(
+            tmp_path, shutdown_grace_seconds=10, kafka_type=RefusesCommitsDuringTheRebalance
+        )
+    assert written == ["write 2 starts", "write 2 committed", "revoked"]
+    (hand_over,) = [entry for entry in logs if entry["event"].endswith("handed_over")]
+    assert hand_over["event"] == "batch.not_handed_over"
+    assert hand_over["reason"] == "the broker refused its offsets"
