@@ -209,6 +209,9 @@ class Service:
         self.revoked_while_polling: set[Partition] = set()
         # The write attempt running now, and the batch it writes.
         self.in_flight: tuple[DecodedBatch, futures.Future[BatchOutcome]] | None = None
+        # Offsets after written batches that the broker refused (a group rebalancing):
+        # committed if their partitions come back in the next assignment.
+        self.refused_offsets: dict[Partition, int] = {}
         self.paused = False
         self.stopping = False
         # Since when the group has not answered with an assignment (None: it has), and
@@ -520,8 +523,10 @@ class Service:
         except KafkaException as exc:
             # The rows are committed; the messages will be re-read and absorbed.
             log.warning("offsets.commit_failed", error=str(exc))
+            self.refused_offsets.update(((tp.topic, tp.partition), tp.offset) for tp in owned)
             return False
         for tp in owned:
+            self.refused_offsets.pop((tp.topic, tp.partition), None)  # offsets only grow
             self.metrics.committed_offset.labels(tp.topic, str(tp.partition)).set(tp.offset)
         return True
 
@@ -569,6 +574,7 @@ class Service:
         self.consumer.resume(self.consumer.assignment())
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._commit_refused_offsets(consumer, partitions)
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
         # Even an empty assignment is the group's answer: nothing more to wait for.
         self.waiting_since = self.waiting_logged = None
@@ -577,9 +583,29 @@ class Service:
             consumer.pause(partitions)
         PartitionsAssigned(_names(partitions)).log(log)
 
+    def _commit_refused_offsets(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Commit the refused offsets of partitions that came back: read from them again,
+        the batches would be applied twice. Safe because an assignment follows the
+        revocation of every partition (the eager protocol): nobody read them in between,
+        and lost ones (whose next owner may have) have no refused offsets any more."""
+        refused, self.refused_offsets = self.refused_offsets, {}
+        back = [
+            TopicPartition(tp.topic, tp.partition, refused[tp.topic, tp.partition])
+            for tp in partitions
+            if (tp.topic, tp.partition) in refused
+        ]
+        if not back:
+            return
+        try:
+            consumer.commit(offsets=back, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("offsets.commit_failed", error=str(exc))
+            return
+        log.info("offsets.committed_on_return", partitions=_names(back))
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._hand_over({(tp.topic, tp.partition) for tp in partitions})
-        self._on_lost(consumer, partitions)
+        self._forget(partitions)
 
     def _hand_over(self, revoked: set[Partition]) -> None:
         """Before partitions go, let the batch being written finish and commit its offsets
@@ -606,7 +632,13 @@ class Service:
         log.info("batch.not_handed_over", messages=len(theirs), reason=reason)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Partitions that are no longer ours (revoked, or lost with the group's session)."""
+        """Partitions lost with the group's session: their next owner may have read on."""
+        for tp in partitions:
+            self.refused_offsets.pop((tp.topic, tp.partition), None)
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        """Partitions that are no longer ours."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned -= revoked
         self.revoked_while_polling |= revoked

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from analytics.consumer import Service
+from analytics.deadletters import Source
 from analytics.settings import ConsumerSettings
 
 
@@ -122,3 +123,71 @@ def test_a_revoked_partition_s_lag_and_offset_are_left_to_its_new_owner(tmp_path
     assert gauge(svc, "analytics_consumer_lag") == {("user", "0"): 5}
     assert gauge(svc, "analytics_last_committed_offset") == {("user", "0"): 10}
     svc.engine.dispose()
+
+
+class CommitRecorder(ScriptedConsumer):
+    """Refuses the first `refuse` commits as a rebalancing group does; records the rest."""
+
+    def __init__(self, refuse: int) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.commits: list[list[tuple[str, int, int]]] = []
+
+    def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        if self.refuse:
+            self.refuse -= 1
+            raise KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
+        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
+
+
+P0, P1 = TopicPartition("user", 0), TopicPartition("user", 1)
+
+
+def refused_then(
+    tmp_path: Path, rebalance: Callable[[Service, CommitRecorder], None], later: int = 0
+) -> list[list[tuple[str, int, int]]]:
+    """The commits made after the offsets of a written batch (user[0] up to 4, user[1] up
+    to 9) were refused, `later` more batches of user[0] were committed, and `rebalance` ran."""
+    recorder = CommitRecorder(refuse=1)
+    settings = ConsumerSettings(database_url=f"sqlite:///{tmp_path / 'unused.db'}")
+    svc = Service(settings, consumer_factory=lambda _config: recorder)  # type: ignore[arg-type,return-value]
+    svc.engine.dispose()
+    svc._on_assign(recorder, [P0, P1])  # type: ignore[arg-type]
+    assert not svc._commit_offsets([source(0, 4), source(1, 9)])
+    for n in range(later):
+        assert svc._commit_offsets([source(0, 10 + n)])
+    recorder.commits.clear()
+    rebalance(svc, recorder)
+    return recorder.commits
+
+
+def source(partition: int, offset: int) -> Source:
+    return Source("user", partition, offset, b"k", b"{}")
+
+
+def test_refused_offsets_are_committed_when_their_partition_comes_back(tmp_path: Path) -> None:
+    def user_0_comes_back(svc: Service, kafka: CommitRecorder) -> None:
+        svc._on_revoke(kafka, [P0, P1])  # type: ignore[arg-type]
+        svc._on_assign(kafka, [P0])  # type: ignore[arg-type]
+        svc._on_revoke(kafka, [P0])  # type: ignore[arg-type]
+        svc._on_assign(kafka, [P0, P1])  # type: ignore[arg-type]
+
+    # user[1] went to another consumer: its offsets were not ours to commit, and by the
+    # time it came back they could be behind what its other owner committed.
+    assert refused_then(tmp_path, user_0_comes_back) == [[("user", 0, 5)]]
+
+
+def test_refused_offsets_of_lost_partitions_are_not_committed(tmp_path: Path) -> None:
+    def lost_then_back(svc: Service, kafka: CommitRecorder) -> None:
+        svc._on_lost(kafka, [P0, P1])  # type: ignore[arg-type]
+        svc._on_assign(kafka, [P0, P1])  # type: ignore[arg-type]
+
+    assert refused_then(tmp_path, lost_then_back) == []
+
+
+def test_a_later_commit_supersedes_a_refused_one(tmp_path: Path) -> None:
+    def back(svc: Service, kafka: CommitRecorder) -> None:
+        svc._on_revoke(kafka, [P0, P1])  # type: ignore[arg-type]
+        svc._on_assign(kafka, [P0, P1])  # type: ignore[arg-type]
+
+    assert refused_then(tmp_path, back, later=1) == [[("user", 1, 10)]]
