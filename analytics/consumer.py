@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -513,6 +513,11 @@ class Service:
         for message in messages:
             key = (message.topic, message.partition)
             next_offsets[key] = max(next_offsets.get(key, 0), message.offset + 1)
+        return self._commit(next_offsets)
+
+    def _commit(self, next_offsets: Mapping[Partition, int]) -> bool:
+        """Commit these next offsets for the partitions still ours; False when none is
+        ours or the broker refused them (kept for `_commit_refused_offsets`)."""
         owned = [
             TopicPartition(t, p, o) for (t, p), o in next_offsets.items() if (t, p) in self.assigned
         ]
@@ -574,8 +579,8 @@ class Service:
         self.consumer.resume(self.consumer.assignment())
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._commit_refused_offsets(consumer, partitions)
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self._commit_refused_offsets(partitions)
         # Even an empty assignment is the group's answer: nothing more to wait for.
         self.waiting_since = self.waiting_logged = None
         self.metrics.assigned_partitions.set(len(self.assigned))
@@ -583,25 +588,16 @@ class Service:
             consumer.pause(partitions)
         PartitionsAssigned(_names(partitions)).log(log)
 
-    def _commit_refused_offsets(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _commit_refused_offsets(self, partitions: list[TopicPartition]) -> None:
         """Commit the refused offsets of partitions that came back: read from them again,
         the batches would be applied twice. Safe because an assignment follows the
         revocation of every partition (the eager protocol): nobody read them in between,
         and lost ones (whose next owner may have) have no refused offsets any more."""
         refused, self.refused_offsets = self.refused_offsets, {}
-        back = [
-            TopicPartition(tp.topic, tp.partition, refused[tp.topic, tp.partition])
-            for tp in partitions
-            if (tp.topic, tp.partition) in refused
-        ]
-        if not back:
-            return
-        try:
-            consumer.commit(offsets=back, asynchronous=False)
-        except KafkaException as exc:
-            log.warning("offsets.commit_failed", error=str(exc))
-            return
-        log.info("offsets.committed_on_return", partitions=_names(back))
+        returned = {(tp.topic, tp.partition) for tp in partitions}
+        back = {partition: offset for partition, offset in refused.items() if partition in returned}
+        if back and self._commit(back):
+            log.info("offsets.committed_on_return", partitions=[f"{t}[{p}]" for t, p in back])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._hand_over({(tp.topic, tp.partition) for tp in partitions})

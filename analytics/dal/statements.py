@@ -473,14 +473,14 @@ def delete_versioned(
     One statement per row, through its primary key (see `delete_by_ids`)."""
     primary_key = _primary_key(table)
     stored = versions.row_side(table, lambda name: table.c[name])
+    timestamp = sa.bindparam("_timestamp", type_=UtcDateTime)
+    event_id = sa.bindparam("_event_id", type_=sa.String())
     by_rank: dict[int, list[dict[str, Any]]] = {}
     for key, version in sorted(deletes):
         row = {"_key": key, "_timestamp": version.timestamp, "_event_id": version.event_id}
         by_rank.setdefault(version.rank, []).append(row)
     for rank, rows in by_rank.items():
-        timestamp = sa.bindparam("_timestamp", type_=UtcDateTime)
-        new = Side(timestamp, rank, sa.bindparam("_event_id", type_=sa.String()))
-        guard = versions.guard(new, stored)
+        guard = versions.guard(Side(timestamp, rank, event_id), stored)
         connection.execute(sa.delete(table).where(primary_key == sa.bindparam("_key"), guard), rows)
 
 
@@ -557,8 +557,8 @@ def read_versions(
     claim = table.c[claim_column] if claim_column is not None else None
     rank_name = versions.rank_column(table.name)
     rank = table.c[rank_name] if rank_name is not None else sa.null()
-    claimed = claim if claim is not None else sa.null()
-    columns = [primary_key, table.c.event_timestamp, table.c.event_id, rank, claimed]
+    stored_claim = claim if claim is not None else sa.null()
+    columns = [primary_key, table.c.event_timestamp, table.c.event_id, rank, stored_claim]
     found: list[StoredVersion] = []
     lookups = [(primary_key, keys)] + ([(claim, claims)] if claim is not None and claims else [])
     for column, values in lookups:
